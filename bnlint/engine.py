@@ -1,0 +1,145 @@
+"""The lint pipeline: read, pre-filter, parse, index the project, run the rules, suppress.
+
+1. Every file is read and decoded (cheap). A file mentioning none of the
+   selected rules' tokens cannot hold or contribute to a finding and is not
+   parsed at all.
+2. The remaining files are parsed with libcst and modelled (``bnlint.semantic``).
+3. One ``ProjectIndex`` over all models lets rules follow code across files.
+4. Each rule checks each file; reports become findings with positions,
+   which are computed only for files that have findings.
+5. ``# noqa`` comments and file-level ``# bnlint: noqa`` suppress findings.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from bnlint.context import FileContext
+from bnlint.findings import Finding, Location
+from bnlint.noqa import NoqaMap
+from bnlint.project import ProjectIndex, module_name_for
+from bnlint.rule import Report, Rule
+from bnlint.semantic import FileModel
+from bnlint.source import SourceError, SourceFile, parse, read_source, run_with_big_stack
+
+PARSE_ERROR_CODE = "BN000"
+
+
+@dataclass
+class LintResult:
+    """Findings, sorted by file and position, and how many files were looked at."""
+
+    findings: list[Finding] = field(default_factory=list)
+    files_checked: int = 0
+    files_parsed: int = 0
+
+
+@dataclass
+class _Parsed:
+    source: SourceFile
+    model: FileModel
+    noqa: NoqaMap
+
+
+def token_pattern(rules: Sequence[type[Rule]]) -> re.Pattern[str] | None:
+    """One regex matching any token of the rules; None when a rule did not declare tokens."""
+    tokens: set[str] = set()
+    for rule in rules:
+        if not rule.TOKENS:
+            return None
+        tokens.update(rule.TOKENS)
+    if not tokens:
+        return None
+    return re.compile("|".join(re.escape(token) for token in sorted(tokens, key=len, reverse=True)))
+
+
+def lint_files(files: Sequence[Path], rules: Sequence[type[Rule]]) -> LintResult:
+    """Lint ``files`` with ``rules``; BN000 findings report files that cannot be read or parsed."""
+    return run_with_big_stack(lambda: _lint(files, rules))
+
+
+def _lint(files: Sequence[Path], rules: Sequence[type[Rule]]) -> LintResult:
+    result = LintResult()
+    rules_by_code = {rule.CODE: rule for rule in rules}
+    parse_error_rule = rules_by_code.get(PARSE_ERROR_CODE)
+    checking_rules = [rule() for rule in rules if rule.CODE != PARSE_ERROR_CODE]
+    pattern = token_pattern([type(rule) for rule in checking_rules])
+
+    parsed: list[_Parsed] = []
+    for path in files:
+        result.files_checked += 1
+        try:
+            source = read_source(path)
+        except SourceError as error:
+            _add_parse_error(result, parse_error_rule, path, error)
+            continue
+        noqa = NoqaMap(source.text)
+        if noqa.skip_file:
+            continue
+        if pattern is not None and not pattern.search(source.text):
+            continue
+        try:
+            module = parse(source.text)
+            model = FileModel(module, str(path), module_name_for(path))
+        except SourceError as error:
+            if not noqa.suppressed(PARSE_ERROR_CODE, error.row):
+                _add_parse_error(result, parse_error_rule, path, error)
+            continue
+        except RecursionError:
+            _add_parse_error(result, parse_error_rule, path, SourceError("code is nested too deeply to analyse"))
+            continue
+        result.files_parsed += 1
+        parsed.append(_Parsed(source, model, noqa))
+
+    project = ProjectIndex(item.model for item in parsed)
+    for item in parsed:
+        context = FileContext(item.model, project)
+        for rule in checking_rules:
+            try:
+                reports = list(rule.check(context))
+            except RecursionError:
+                reports = []
+            for report in reports:
+                finding = _finding(rule, item.model, report)
+                if not item.noqa.suppressed(finding.code, finding.noqa_row or finding.location.row):
+                    result.findings.append(finding)
+    result.findings.sort(key=Finding.sort_key)
+    return result
+
+
+def _finding(rule: Rule, model: FileModel, report: Report) -> Finding:
+    start, end = model.span(report.node)
+    related = tuple((other.path, other.span(node)[0]) for other, node in report.related)
+    return Finding(
+        code=rule.CODE,
+        name=rule.NAME,
+        message=report.message,
+        filename=model.path,
+        location=start,
+        end_location=end,
+        severity=rule.SEVERITY,
+        fix=None,
+        noqa_row=start.row,
+        related=related,
+    )
+
+
+def _add_parse_error(result: LintResult, rule: type[Rule] | None, path: Path, error: SourceError) -> None:
+    if rule is None:
+        return
+    location = Location(max(error.row, 1), max(error.column, 1))
+    result.findings.append(
+        Finding(
+            code=rule.CODE,
+            name=rule.NAME,
+            message=error.message,
+            filename=str(path),
+            location=location,
+            end_location=location,
+            severity=rule.SEVERITY,
+            noqa_row=location.row,
+        )
+    )

@@ -1,0 +1,209 @@
+"""Every place the linted project builds a batch norm, and how its statistics update.
+
+A batch norm is built by calling a batch-norm function (``tf.layers.batch_normalization``,
+``slim.batch_norm``), by calling a batch-norm layer object (``bn(x)`` where
+``bn = tf.keras.layers.BatchNormalization()``), or by a slim/contrib layer
+given ``normalizer_fn=slim.batch_norm`` directly or through ``arg_scope``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import libcst as cst
+
+from bnlint import registry
+from bnlint.facts.values import Value, arg_scope_defaults, argument, constant, literal, truth
+from bnlint.project import ProjectIndex
+from bnlint.registry import BatchNormApi
+from bnlint.semantic import INSTANCE, CallSite, FileModel, call_argument
+
+
+@dataclass(eq=False)
+class BatchNormSite:
+    """A call that builds (or applies) a batch norm."""
+
+    file: FileModel
+    site: CallSite
+    api: BatchNormApi
+    # The constructor call of a layer object (Keras / tf.layers classes), when visible.
+    constructor: cst.Call | None
+    # Effective keyword values: explicit arguments, normalizer_params, arg_scope defaults.
+    # Each is a list of possible values (one per calling context).
+    training: list[Value | None]
+    updates_collections: list[Value | None]
+    via_normalizer_fn: bool
+
+    @property
+    def unit(self) -> str:
+        return self.file.unit_name(self.site.scope)
+
+    def display(self) -> str:
+        """How the user wrote it: ``slim.batch_norm``, ``bn`` or ``slim.conv2d(normalizer_fn=...)``."""
+        func = self.site.node.func
+        text = self.file.code(func)
+        if self.via_normalizer_fn:
+            return f"{text}(normalizer_fn=...)"
+        if len(text) > 60:
+            text = text[:57] + "..."
+        return text
+
+    def training_values(self) -> list[bool | None]:
+        """For each calling context: True/False when the training flag is constant, None otherwise."""
+        out: list[bool | None] = []
+        for value in self.training:
+            if value is None:
+                out.append(self.api.training.default if self.api.training else None)
+            else:
+                out.append(truth(value))
+        return out
+
+    def never_training(self) -> bool:
+        """The training flag is the constant False in every context (no updates are built)."""
+        values = self.training_values()
+        return bool(values) and all(v is False for v in values)
+
+    def updates_in_place(self) -> bool:
+        """``updates_collections=None`` in some context: the update runs with the output."""
+        for value in self.updates_collections:
+            if value is not None and constant(value) is None:
+                return True
+        return False
+
+    def custom_collection(self) -> bool:
+        """Updates go to a collection other than UPDATE_OPS (we cannot tell who runs them)."""
+        for value in self.updates_collections:
+            if value is None:
+                continue
+            if constant(value) is None:
+                continue
+            names = value.file.resolve(value.expr, value.scope)
+            if names & registry.UPDATE_OPS_NAMES:
+                continue
+            if literal(value.expr) == registry.UPDATE_OPS_STRING:
+                continue
+            return True
+        return False
+
+    def frozen_layer(self) -> bool:
+        """A Keras layer constructed with ``trainable=False`` (it runs in inference mode)."""
+        if self.constructor is None:
+            return False
+        arg = call_argument(self.constructor, "trainable", None)
+        return arg is not None and literal(arg.value) is False
+
+
+def batch_norm_sites(project: ProjectIndex) -> list[BatchNormSite]:
+    """Every batch-norm site of the project (computed once, shared by all rules)."""
+    return project.memo("batch_norm_sites", lambda: _collect(project))
+
+
+def batch_norm_sites_in(project: ProjectIndex, file: FileModel) -> list[BatchNormSite]:
+    return [bn for bn in batch_norm_sites(project) if bn.file is file]
+
+
+def _collect(project: ProjectIndex) -> list[BatchNormSite]:
+    sites: list[BatchNormSite] = []
+    for file, site in project.iter_calls():
+        found = classify(file, site, project)
+        if found is not None:
+            sites.append(found)
+    return sites
+
+
+def classify(file: FileModel, site: CallSite, project: ProjectIndex) -> BatchNormSite | None:
+    """The batch norm a call builds, if it builds one."""
+    names = file.call_names(site)
+    for name in names:
+        api = registry.batch_norm_api(name)
+        if api is not None and api.kind == "function":
+            return _function_site(file, site, api, project)
+        if name.endswith(INSTANCE):
+            api = registry.batch_norm_api(name[: -len(INSTANCE)])
+            if api is not None and api.kind == "layer":
+                return _layer_site(file, site, api)
+    return _normalizer_site(file, site, names, project)
+
+
+def _function_site(file: FileModel, site: CallSite, api: BatchNormApi, project: ProjectIndex,
+                   extra: dict[str, Value] | None = None) -> BatchNormSite:
+    contexts = arg_scope_defaults(file, site, frozenset(api.names), project)
+    training: list[Value | None] = []
+    updates: list[Value | None] = []
+    explicit_training = argument(file, site, api.training.param if api.training else None)
+    explicit_updates = argument(file, site, api.updates_collections)
+    for defaults in contexts:
+        merged = dict(defaults)
+        if extra:
+            merged.update(extra)
+        training.append(explicit_training or (merged.get(api.training.param.name) if api.training else None))
+        updates.append(explicit_updates or (merged.get(api.updates_collections.name) if api.updates_collections else None))
+    return BatchNormSite(file, site, api, None, training, updates, via_normalizer_fn=extra is not None)
+
+
+def _layer_site(file: FileModel, site: CallSite, api: BatchNormApi) -> BatchNormSite:
+    explicit = argument(file, site, api.training.param if api.training else None)
+    return BatchNormSite(file, site, api, _constructor(file, site), [explicit], [None], via_normalizer_fn=False)
+
+
+def _constructor(file: FileModel, site: CallSite) -> cst.Call | None:
+    func = site.node.func
+    if isinstance(func, cst.Call):
+        return func
+    if isinstance(func, cst.Name):
+        for binding in file.lookup(func.value, site.scope):
+            if binding.kind == "assign" and isinstance(binding.value, cst.Call) and not binding.unpack:
+                return binding.value
+    if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name):
+        function = file.enclosing_function(site.scope)
+        if function is not None and function.class_qualname:
+            for value, _scope in file.class_attrs.get(function.class_qualname, {}).get(func.attr.value, []):
+                if isinstance(value, cst.Call):
+                    return value
+    return None
+
+
+def _normalizer_site(file: FileModel, site: CallSite, names: frozenset[str],
+                     project: ProjectIndex) -> BatchNormSite | None:
+    """``slim.conv2d(..., normalizer_fn=slim.batch_norm)``, directly or through arg_scope."""
+    explicit = call_argument(site.node, registry.NORMALIZER_FN_PARAM, None)
+    candidates: list[tuple[Value, Value | None]] = []
+    if explicit is not None:
+        params = call_argument(site.node, registry.NORMALIZER_PARAMS_PARAM, None)
+        candidates.append((Value(explicit.value, file, site.scope),
+                           Value(params.value, file, site.scope) if params is not None else None))
+    elif names and any(name.startswith("tensorflow.contrib.") for name in names):
+        for defaults in arg_scope_defaults(file, site, names, project):
+            fn = defaults.get(registry.NORMALIZER_FN_PARAM)
+            if fn is not None:
+                candidates.append((fn, defaults.get(registry.NORMALIZER_PARAMS_PARAM)))
+    for fn, params in candidates:
+        if isinstance(fn.expr, cst.Name) and fn.expr.value == "None":
+            continue
+        for name in fn.file.resolve(fn.expr, fn.scope):
+            api = registry.batch_norm_api(name)
+            if api is not None and api.kind == "function":
+                extra = _dict_values(params) if params is not None else {}
+                return _function_site(file, site, api, project, extra=extra)
+    return None
+
+
+def _dict_values(value: Value) -> dict[str, Value]:
+    """Keys and values of a dict literal (or a name assigned one dict literal)."""
+    expr = value.expr
+    if isinstance(expr, cst.Name):
+        for binding in value.file.lookup(expr.value, value.scope):
+            if binding.kind == "assign" and isinstance(binding.value, (cst.Dict, cst.Call)):
+                expr = binding.value
+    out: dict[str, Value] = {}
+    if isinstance(expr, cst.Dict):
+        for element in expr.elements:
+            if isinstance(element, cst.DictElement):
+                key = literal(element.key)
+                if isinstance(key, str):
+                    out[key] = Value(element.value, value.file, value.scope)
+    elif isinstance(expr, cst.Call) and isinstance(expr.func, cst.Name) and expr.func.value == "dict":
+        for arg in expr.args:
+            if arg.keyword is not None:
+                out[arg.keyword.value] = Value(arg.value, value.file, value.scope)
+    return out

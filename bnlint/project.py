@@ -1,0 +1,186 @@
+"""The project index: every linted file's model, and the calls that link them.
+
+Bugs such as an unhooked train op span functions and files: the model is built
+in ``model.py``, the train op in ``train.py``. The index maps module names to
+files, function names to their definitions, and records who calls whom, so a
+rule can ask "which functions build a batch norm that this train op's graph
+contains?" without knowing how the code was split.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from bnlint.semantic import INSTANCE, CallSite, FileModel, FunctionInfo
+
+
+def module_name_for(path: Path) -> str:
+    """The dotted module name Python would import ``path`` under from its top package's parent."""
+    path = path.resolve() if path.exists() else path
+    parts = [path.stem] if path.stem != "__init__" else []
+    directory = path.parent
+    while (directory / "__init__.py").exists():
+        parts.append(directory.name)
+        if directory.parent == directory:
+            break
+        directory = directory.parent
+    return ".".join(reversed(parts))
+
+
+@dataclass(frozen=True)
+class FunctionRef:
+    """A function of a linted file."""
+
+    file: FileModel
+    info: FunctionInfo
+
+    @property
+    def full_name(self) -> str:
+        return self.file.full_name(self.info.qualname)
+
+
+@dataclass(frozen=True)
+class CallRef:
+    """A call site in a linted file."""
+
+    file: FileModel
+    site: CallSite
+
+
+class ProjectIndex:
+    """All linted files, their functions, and the call graph between them."""
+
+    def __init__(self, files: Iterable[FileModel]) -> None:
+        self.files: list[FileModel] = list(files)
+        self.modules: dict[str, FileModel] = {}
+        self.functions: dict[str, FunctionRef] = {}
+        for model in self.files:
+            self.modules.setdefault(model.module_name, model)
+            for qualname, info in model.functions.items():
+                self.functions.setdefault(model.full_name(qualname), FunctionRef(model, info))
+        self._callers: dict[str, list[CallRef]] | None = None
+        self._callees: dict[str, set[str]] | None = None
+        self._reach: dict[str, frozenset[str]] = {}
+        self._ancestors: dict[str, frozenset[str]] = {}
+        self._parents: dict[str, set[str]] | None = None
+        self._facts: dict[str, object] = {}
+
+    # --- resolution -----------------------------------------------------------------------
+
+    def function_for_name(self, name: str) -> FunctionRef | None:
+        """The linted function a resolved callee name denotes (``mod.f``, ``mod.C().m``, ``mod.C()``)."""
+        if name.endswith(INSTANCE):
+            # Calling an instance runs Keras's ``call`` or ``__call__``.
+            base = name[: -len(INSTANCE)].replace(INSTANCE, "")
+            for method in ("call", "__call__"):
+                ref = self.functions.get(f"{base}.{method}")
+                if ref is not None:
+                    return ref
+            return None
+        plain = name.replace(INSTANCE, "")
+        return self.functions.get(plain) or self.functions.get(f"{plain}.__init__")
+
+    def callees_of_site(self, model: FileModel, site: CallSite) -> list[FunctionRef]:
+        """Linted functions a call site may invoke."""
+        out = []
+        for name in model.call_names(site):
+            ref = self.function_for_name(name)
+            if ref is not None:
+                out.append(ref)
+        return out
+
+    # --- call graph -----------------------------------------------------------------------
+
+    def _build_call_graph(self) -> None:
+        callers: dict[str, list[CallRef]] = defaultdict(list)
+        callees: dict[str, set[str]] = defaultdict(set)
+        for model in self.files:
+            for site in model.calls:
+                unit = model.unit_name(site.scope)
+                for ref in self.callees_of_site(model, site):
+                    callers[ref.full_name].append(CallRef(model, site))
+                    callees[unit].add(ref.full_name)
+                # A function passed as an argument (``tf.cond(p, branch_fn, ...)``,
+                # ``Estimator(model_fn=...)``) runs on behalf of the caller too.
+                for arg in site.node.args:
+                    for name in model.resolve(arg.value, site.scope):
+                        ref = self.functions.get(name)
+                        if ref is not None:
+                            callees[unit].add(ref.full_name)
+        self._callers = dict(callers)
+        self._callees = dict(callees)
+
+    def callers(self, function_full_name: str) -> list[CallRef]:
+        """Call sites, in linted code, of a linted function."""
+        if self._callers is None:
+            self._build_call_graph()
+        assert self._callers is not None
+        return self._callers.get(function_full_name, [])
+
+    def callees(self, unit: str) -> set[str]:
+        if self._callees is None:
+            self._build_call_graph()
+        assert self._callees is not None
+        return self._callees.get(unit, set())
+
+    def reach(self, unit: str) -> frozenset[str]:
+        """Units (functions, or ``mod.<module>``) a unit runs, itself included, transitively."""
+        cached = self._reach.get(unit)
+        if cached is not None:
+            return cached
+        seen = {unit}
+        stack = [unit]
+        while stack:
+            for callee in self.callees(stack.pop()):
+                if callee not in seen:
+                    seen.add(callee)
+                    stack.append(callee)
+        result = frozenset(seen)
+        self._reach[unit] = result
+        return result
+
+    def run_together(self, unit_a: str, unit_b: str) -> bool:
+        """True when some unit runs both (they build parts of one graph)."""
+        if unit_a == unit_b:
+            return True
+        return bool(self.ancestors(unit_a) & self.ancestors(unit_b))
+
+    def ancestors(self, unit: str) -> frozenset[str]:
+        """Units that run ``unit``, directly or through other calls, itself included."""
+        cached = self._ancestors.get(unit)
+        if cached is not None:
+            return cached
+        if self._parents is None:
+            self._parents = defaultdict(set)
+            if self._callees is None:
+                self._build_call_graph()
+            assert self._callees is not None
+            for caller, callees in self._callees.items():
+                for callee in callees:
+                    self._parents[callee].add(caller)
+        seen = {unit}
+        stack = [unit]
+        while stack:
+            for parent in self._parents.get(stack.pop(), ()):
+                if parent not in seen:
+                    seen.add(parent)
+                    stack.append(parent)
+        result = frozenset(seen)
+        self._ancestors[unit] = result
+        return result
+
+    # --- per-project memo for rules ---------------------------------------------------------
+
+    def memo(self, key: str, compute):
+        """Compute a project-wide fact once (e.g. every batch-norm site) and share it between rules."""
+        if key not in self._facts:
+            self._facts[key] = compute()
+        return self._facts[key]
+
+    def iter_calls(self) -> Iterator[tuple[FileModel, CallSite]]:
+        for model in self.files:
+            for site in model.calls:
+                yield model, site

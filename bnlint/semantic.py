@@ -1,0 +1,615 @@
+"""One pass over a libcst tree that records what the rules need to know about names.
+
+LibCST's generic metadata providers (qualified names, scopes, positions)
+cost about ten times the parse on TensorFlow code. bnlint records only what
+it uses, in a single traversal: scopes and their bindings (imports, defs,
+assignments, parameters), every call with the ``with`` blocks around it,
+functions with their parameters and returns, and ``self.attr`` assignments.
+Names are resolved lazily, on demand, and memoised.
+
+A resolved name is a canonical dotted string (see ``bnlint.names``); a call
+result is written with ``()``: ``tf.train.AdamOptimizer(0.1).minimize`` resolves
+to ``tensorflow.train.AdamOptimizer().minimize``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterator, Literal
+
+import libcst as cst
+from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
+
+from bnlint.findings import Location
+from bnlint.names import canonical
+
+ScopeKind = Literal["module", "class", "function", "lambda", "comprehension"]
+BindingKind = Literal["import", "def", "class", "assign", "param", "loop", "with", "other"]
+
+# How deep resolution follows assignments (``a = b``; ``b = c``; ...).
+_MAX_RESOLVE_DEPTH = 12
+INSTANCE = "()"
+
+
+@dataclass(eq=False)
+class Scope:
+    """A Python scope: the module, a class body, a function or lambda, a comprehension."""
+
+    kind: ScopeKind
+    node: cst.CSTNode
+    parent: "Scope | None"
+    qualname: str
+    bindings: dict[str, list["Binding"]] = field(default_factory=dict)
+    function: "FunctionInfo | None" = None
+    class_qualname: str | None = None  # for class scopes and methods' scopes
+
+    def bind(self, binding: "Binding") -> None:
+        self.bindings.setdefault(binding.name, []).append(binding)
+
+
+@dataclass(eq=False)
+class Binding:
+    """One place a name gets a value."""
+
+    name: str
+    kind: BindingKind
+    scope: Scope
+    node: cst.CSTNode
+    order: int
+    value: cst.BaseExpression | None = None
+    imported: str | None = None  # dotted name for imports (relative ones start with dots)
+    unpack: tuple[int, ...] = ()  # index path when the target was a tuple/list
+    blocks: tuple[int, ...] = ()  # ids of the compound statements around the binding
+    param_index: int | None = None
+
+
+@dataclass(eq=False)
+class WithFrame:
+    """One item of a ``with`` statement enclosing a call."""
+
+    item: cst.WithItem
+    call: cst.Call | None
+    order: int
+    scope: Scope
+    body: cst.BaseSuite
+
+
+@dataclass(eq=False)
+class CallSite:
+    """A call expression and its lexical surroundings."""
+
+    node: cst.Call
+    scope: Scope
+    order: int
+    withs: tuple[WithFrame, ...]
+    enclosing_calls: tuple[cst.Call, ...]
+    statement: cst.CSTNode | None
+    assigned_to: tuple[str, ...]
+    blocks: tuple[int, ...]
+
+
+@dataclass(eq=False)
+class FunctionInfo:
+    """A ``def`` (or lambda) with its parameters, returns and the calls in its body."""
+
+    node: cst.FunctionDef | cst.Lambda
+    scope: Scope
+    qualname: str
+    params: list[cst.Param]
+    returns: list[cst.Return] = field(default_factory=list)
+    calls: list[CallSite] = field(default_factory=list)
+    class_qualname: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.node.name.value if isinstance(self.node, cst.FunctionDef) else "<lambda>"
+
+    def param_named(self, name: str) -> tuple[int, cst.Param] | None:
+        for index, param in enumerate(self.params):
+            if param.name.value == name:
+                return index, param
+        return None
+
+
+class FileModel:
+    """What bnlint knows about one parsed file."""
+
+    def __init__(self, module: cst.Module, path: str, module_name: str) -> None:
+        self.module = module
+        self.path = path
+        self.module_name = module_name
+        self.module_scope = Scope("module", module, None, "")
+        self.calls: list[CallSite] = []
+        self.functions: dict[str, FunctionInfo] = {}  # module-relative qualname -> info
+        self.function_by_node: dict[int, FunctionInfo] = {}
+        self.class_attrs: dict[str, dict[str, list[tuple[cst.BaseExpression, Scope]]]] = {}
+        self.class_bases: dict[str, list[cst.Arg]] = {}
+        self.class_scopes: dict[str, Scope] = {}
+        self.call_by_node: dict[int, CallSite] = {}
+        self._resolve_cache: dict[tuple[int, int], frozenset[str]] = {}
+        self._positions = None
+        _Collector(self).collect()
+
+    # --- names -----------------------------------------------------------------------
+
+    def full_name(self, qualname: str) -> str:
+        """The dotted name of something defined in this file."""
+        return f"{self.module_name}.{qualname}" if self.module_name else qualname
+
+    def lookup(self, name: str, scope: Scope) -> list[Binding]:
+        """Bindings of ``name`` visible from ``scope`` under Python's rules (class bodies are skipped)."""
+        current: Scope | None = scope
+        first = True
+        while current is not None:
+            if current.kind != "class" or first:
+                found = current.bindings.get(name)
+                if found:
+                    return found
+            first = False
+            current = current.parent
+        return []
+
+    def resolve(self, expr: cst.BaseExpression, scope: Scope, _depth: int = 0) -> frozenset[str]:
+        """Every canonical dotted name ``expr`` may denote; empty when unknown."""
+        key = (id(expr), id(scope))
+        cached = self._resolve_cache.get(key)
+        if cached is not None:
+            return cached
+        if _depth > _MAX_RESOLVE_DEPTH:
+            return frozenset()
+        # Guard against cycles (``x = x.y``): provisional empty answer while resolving.
+        self._resolve_cache[key] = frozenset()
+        result = self._resolve_uncached(expr, scope, _depth + 1)
+        self._resolve_cache[key] = result
+        return result
+
+    def _resolve_uncached(self, expr: cst.BaseExpression, scope: Scope, depth: int) -> frozenset[str]:
+        if isinstance(expr, cst.Name):
+            names: set[str] = set()
+            for binding in self.lookup(expr.value, scope):
+                names |= self._resolve_binding(binding, depth)
+            return frozenset(names)
+        if isinstance(expr, cst.Attribute):
+            attr = expr.attr.value
+            out: set[str] = set()
+            for base in self.resolve(expr.value, scope, depth):
+                if base.endswith(INSTANCE):
+                    instance_values = self._instance_attribute(base[: -len(INSTANCE)], attr, depth)
+                    if instance_values:
+                        out |= instance_values
+                        continue
+                out.add(canonical(f"{base}.{attr}"))
+            return frozenset(out)
+        if isinstance(expr, cst.Call):
+            return frozenset(name + INSTANCE for name in self.resolve(expr.func, scope, depth))
+        return frozenset()
+
+    def _resolve_binding(self, binding: Binding, depth: int) -> frozenset[str]:
+        if binding.kind == "import":
+            return frozenset({canonical(self._absolute_import(binding.imported or ""))})
+        if binding.kind in ("def", "class"):
+            qualname = binding.scope.qualname
+            prefix = f"{qualname}." if qualname else ""
+            return frozenset({self.full_name(prefix + binding.name)})
+        if binding.kind in ("assign", "with") and binding.value is not None and not binding.unpack:
+            return self.resolve(binding.value, binding.scope, depth)
+        if binding.kind == "param" and binding.param_index == 0:
+            # ``self`` in a method is an instance of the enclosing class.
+            function = binding.scope.function
+            if function is not None and function.class_qualname and not _is_static(function.node):
+                return frozenset({self.full_name(function.class_qualname) + INSTANCE})
+        return frozenset()
+
+    def _instance_attribute(self, class_name: str, attr: str, depth: int) -> frozenset[str]:
+        prefix = f"{self.module_name}." if self.module_name else ""
+        if not class_name.startswith(prefix):
+            return frozenset()
+        attrs = self.class_attrs.get(class_name[len(prefix):], {}).get(attr)
+        if not attrs:
+            return frozenset()
+        out: set[str] = set()
+        for value, scope in attrs:
+            out |= self.resolve(value, scope, depth)
+        return frozenset(out)
+
+    def _absolute_import(self, dotted: str) -> str:
+        if not dotted.startswith("."):
+            return dotted
+        level = len(dotted) - len(dotted.lstrip("."))
+        rest = dotted[level:]
+        parts = self.module_name.split(".") if self.module_name else []
+        is_package = self.path.endswith("__init__.py")
+        package = parts if is_package else parts[:-1]
+        if level - 1 > len(package):
+            return rest
+        base = package[: len(package) - (level - 1)]
+        return ".".join([*base, rest] if rest else base)
+
+    def call_names(self, call: CallSite | cst.Call, scope: Scope | None = None) -> frozenset[str]:
+        """Names the callee of a call may denote."""
+        if isinstance(call, CallSite):
+            return self.resolve(call.node.func, call.scope)
+        site = self.call_by_node.get(id(call))
+        return self.resolve(call.func, scope or (site.scope if site else self.module_scope))
+
+    # --- source -----------------------------------------------------------------------
+
+    def code(self, node: cst.CSTNode) -> str:
+        """Source text of a node, on one line."""
+        return " ".join(self.module.code_for_node(node).split())
+
+    def _position_map(self):
+        if self._positions is None:
+            wrapper = MetadataWrapper(self.module, unsafe_skip_copy=True)
+            self._positions = wrapper.resolve(PositionProvider)
+        return self._positions
+
+    def span(self, node: cst.CSTNode) -> tuple[Location, Location]:
+        """1-based start and end of a node. Computed lazily: only files with findings pay for it."""
+        code_range: CodeRange = self._position_map()[node]
+        return (
+            Location(code_range.start.line, code_range.start.column + 1),
+            Location(code_range.end.line, code_range.end.column + 1),
+        )
+
+    def line(self, node: cst.CSTNode) -> int:
+        return self.span(node)[0].row
+
+    # --- queries -----------------------------------------------------------------------
+
+    def enclosing_function(self, scope: Scope) -> FunctionInfo | None:
+        """The nearest ``def`` around a scope (lambdas and comprehensions are transparent)."""
+        current: Scope | None = scope
+        while current is not None:
+            if current.kind == "function":
+                return current.function
+            if current.kind in ("module", "class"):
+                return None
+            current = current.parent
+        return None
+
+    def unit_name(self, scope: Scope) -> str:
+        """Full name of the code unit a scope belongs to: its function, or ``module.<module>``."""
+        function = self.enclosing_function(scope)
+        if function is not None:
+            return self.full_name(function.qualname)
+        return self.full_name("<module>")
+
+
+def _is_static(node: cst.CSTNode) -> bool:
+    if not isinstance(node, cst.FunctionDef):
+        return False
+    for decorator in node.decorators:
+        dec = decorator.decorator
+        if isinstance(dec, cst.Name) and dec.value in ("staticmethod", "classmethod"):
+            return True
+    return False
+
+
+def iter_names(node: cst.CSTNode) -> Iterator[cst.Name]:
+    """Every ``Name`` in a subtree, not descending into nested functions, lambdas or classes."""
+    stack: list[cst.CSTNode] = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, cst.Name):
+            yield current
+            continue
+        if current is not node and isinstance(current, (cst.FunctionDef, cst.ClassDef)):
+            continue
+        if isinstance(current, cst.Attribute):
+            stack.append(current.value)
+            continue
+        stack.extend(reversed(current.children))
+
+
+def dotted(expr: cst.BaseExpression) -> str | None:
+    """``a.b.c`` for a Name/Attribute chain, else None."""
+    parts: list[str] = []
+    while isinstance(expr, cst.Attribute):
+        parts.append(expr.attr.value)
+        expr = expr.value
+    if isinstance(expr, cst.Name):
+        parts.append(expr.value)
+        return ".".join(reversed(parts))
+    return None
+
+
+def _attribute_dotted(node: cst.BaseExpression) -> str:
+    return dotted(node) or ""
+
+
+class _Collector(cst.CSTVisitor):
+    """Fills a FileModel in one traversal."""
+
+    def __init__(self, model: FileModel) -> None:
+        super().__init__()
+        self.model = model
+        self.scope = model.module_scope
+        self.order = 0
+        self.withs: list[WithFrame] = []
+        self.saved_withs: list[list[WithFrame]] = []
+        self.calls: list[cst.Call] = []
+        self.saved_calls: list[list[cst.Call]] = []
+        self.blocks: list[int] = []
+        self.statement: cst.CSTNode | None = None
+        self.assign_targets: dict[int, tuple[str, ...]] = {}
+
+    def collect(self) -> None:
+        self.model.module.visit(self)
+
+    # --- helpers ------------------------------------------------------------------------
+
+    def _next(self) -> int:
+        self.order += 1
+        return self.order
+
+    def _bind(self, name: str, kind: BindingKind, node: cst.CSTNode, **kw) -> None:
+        target = self.scope
+        if kind not in ("param",) and target.kind == "comprehension" and kind != "loop":
+            target = target.parent or target
+        target.bind(Binding(name, kind, target, node, self._next(), blocks=tuple(self.blocks), **kw))
+
+    def _bind_target(self, target: cst.BaseExpression, kind: BindingKind, node: cst.CSTNode,
+                     value: cst.BaseExpression | None, unpack: tuple[int, ...] = ()) -> None:
+        if isinstance(target, cst.Name):
+            self._bind(target.value, kind, node, value=value, unpack=unpack)
+        elif isinstance(target, (cst.Tuple, cst.List)):
+            for index, element in enumerate(target.elements):
+                inner = element.value
+                if isinstance(inner, cst.StarredElement):
+                    inner = inner.value
+                self._bind_target(inner, kind, node, value, unpack + (index,))
+        elif isinstance(target, cst.StarredElement):
+            self._bind_target(target.value, kind, node, value, unpack + (-1,))
+        elif isinstance(target, cst.Attribute) and not unpack and value is not None:
+            self._record_self_attribute(target, value)
+
+    def _record_self_attribute(self, target: cst.Attribute, value: cst.BaseExpression) -> None:
+        if not isinstance(target.value, cst.Name):
+            return
+        function = self.model.enclosing_function(self.scope)
+        if function is None or not function.class_qualname or not function.params:
+            return
+        if function.params[0].name.value != target.value.value:
+            return
+        attrs = self.model.class_attrs.setdefault(function.class_qualname, {})
+        attrs.setdefault(target.attr.value, []).append((value, self.scope))
+
+    def _push_scope(self, kind: ScopeKind, node: cst.CSTNode, name: str) -> Scope:
+        parent = self.scope
+        if kind == "comprehension" or kind == "lambda":
+            qualname = parent.qualname
+        elif parent.kind in ("function",):
+            qualname = f"{parent.qualname}.<locals>.{name}"
+        else:
+            qualname = f"{parent.qualname}.{name}" if parent.qualname else name
+        scope = Scope(kind, node, parent, qualname)
+        self.scope = scope
+        return scope
+
+    def _pop_scope(self) -> None:
+        assert self.scope.parent is not None
+        self.scope = self.scope.parent
+
+    def _enter_function_body(self) -> None:
+        self.saved_withs.append(self.withs)
+        self.withs = []
+        self.saved_calls.append(self.calls)
+        self.calls = []
+
+    def _leave_function_body(self) -> None:
+        self.withs = self.saved_withs.pop()
+        self.calls = self.saved_calls.pop()
+
+    def _bind_params(self, params: cst.Parameters, function: FunctionInfo) -> None:
+        ordered = [*params.posonly_params, *params.params]
+        if isinstance(params.star_arg, cst.Param):
+            ordered.append(params.star_arg)
+        ordered.extend(params.kwonly_params)
+        if params.star_kwarg is not None:
+            ordered.append(params.star_kwarg)
+        function.params = ordered
+        for index, param in enumerate(ordered):
+            self.scope.bind(Binding(param.name.value, "param", self.scope, param, self._next(),
+                                    value=param.default, param_index=index))
+
+    # --- scopes ---------------------------------------------------------------------------
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        self._bind(node.name.value, "def", node)
+        class_qualname = self.scope.class_qualname if self.scope.kind == "class" else None
+        scope = self._push_scope("function", node, node.name.value)
+        function = FunctionInfo(node, scope, scope.qualname, [], class_qualname=class_qualname)
+        scope.function = function
+        scope.class_qualname = class_qualname
+        self.model.functions.setdefault(scope.qualname, function)
+        self.model.function_by_node[id(node)] = function
+        self._bind_params(node.params, function)
+        self._enter_function_body()
+
+    def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
+        self._leave_function_body()
+        self._pop_scope()
+
+    def visit_Lambda(self, node: cst.Lambda) -> None:
+        scope = self._push_scope("lambda", node, "<lambda>")
+        function = FunctionInfo(node, scope, scope.qualname, [])
+        scope.function = function
+        self.model.function_by_node[id(node)] = function
+        self._bind_params(node.params, function)
+
+    def leave_Lambda(self, original_node: cst.Lambda) -> None:
+        self._pop_scope()
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> None:
+        self._bind(node.name.value, "class", node)
+        scope = self._push_scope("class", node, node.name.value)
+        scope.class_qualname = scope.qualname
+        self.model.class_bases[scope.qualname] = list(node.bases)
+        self.model.class_scopes[scope.qualname] = scope
+
+    def leave_ClassDef(self, original_node: cst.ClassDef) -> None:
+        self._pop_scope()
+
+    def _visit_comprehension(self, node: cst.CSTNode) -> None:
+        self._push_scope("comprehension", node, "<comp>")
+
+    def _leave_comprehension(self, node: cst.CSTNode) -> None:
+        self._pop_scope()
+
+    visit_ListComp = visit_SetComp = visit_GeneratorExp = visit_DictComp = _visit_comprehension
+    leave_ListComp = leave_SetComp = leave_GeneratorExp = leave_DictComp = _leave_comprehension
+
+    def visit_CompFor(self, node: cst.CompFor) -> None:
+        self._bind_target(node.target, "loop", node, node.iter)
+
+    # --- statements -----------------------------------------------------------------------
+
+    def visit_SimpleStatementLine(self, node: cst.SimpleStatementLine) -> None:
+        self.statement = node
+        self._next()
+
+    def _enter_block(self, node: cst.CSTNode) -> None:
+        self.blocks.append(id(node))
+        self.statement = node
+        self._next()
+
+    def _leave_block(self, node: cst.CSTNode) -> None:
+        self.blocks.pop()
+
+    visit_If = visit_While = visit_Try = visit_TryStar = visit_Match = _enter_block
+    leave_If = leave_While = leave_Try = leave_TryStar = leave_Match = _leave_block
+
+    def visit_For(self, node: cst.For) -> None:
+        self._enter_block(node)
+        self._bind_target(node.target, "loop", node, node.iter)
+
+    def leave_For(self, original_node: cst.For) -> None:
+        self._leave_block(original_node)
+
+    def visit_Import(self, node: cst.Import) -> None:
+        for alias in node.names:
+            full = _attribute_dotted(alias.name)
+            if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+                self._bind(alias.asname.name.value, "import", node, imported=full)
+            else:
+                top = full.split(".")[0]
+                self._bind(top, "import", node, imported=top)
+
+    def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
+        if isinstance(node.names, cst.ImportStar):
+            return
+        module = _attribute_dotted(node.module) if node.module is not None else ""
+        dots = "." * len(node.relative)
+        base = dots + module
+        for alias in node.names:
+            name = _attribute_dotted(alias.name)
+            if dots and not module:
+                full = dots + name
+            else:
+                full = f"{base}.{name}"
+            local = alias.asname.name.value if alias.asname is not None and isinstance(alias.asname.name, cst.Name) else name
+            self._bind(local, "import", node, imported=full)
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        names: list[str] = []
+        for target in node.targets:
+            self._bind_target(target.target, "assign", node, node.value)
+            names.extend(_target_names(target.target))
+        if isinstance(node.value, cst.Call):
+            self.assign_targets[id(node.value)] = tuple(names)
+
+    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+        if node.value is not None:
+            self._bind_target(node.target, "assign", node, node.value)
+            if isinstance(node.value, cst.Call):
+                self.assign_targets[id(node.value)] = tuple(_target_names(node.target))
+
+    def visit_AugAssign(self, node: cst.AugAssign) -> None:
+        if isinstance(node.target, cst.Name):
+            self._bind(node.target.value, "other", node, value=node.value)
+
+    def visit_NamedExpr(self, node: cst.NamedExpr) -> None:
+        self._bind_target(node.target, "assign", node, node.value)
+
+    def visit_Global(self, node: cst.Global) -> None:
+        return None
+
+    def visit_With(self, node: cst.With) -> None:
+        self._enter_block(node)
+        for item in node.items:
+            call = item.item if isinstance(item.item, cst.Call) else None
+            frame = WithFrame(item, call, self._next(), self.scope, node.body)
+            if item.asname is not None:
+                self._bind_target(item.asname.name, "with", node, item.item)
+            self.withs.append(frame)
+
+    def leave_With(self, original_node: cst.With) -> None:
+        for _ in original_node.items:
+            self.withs.pop()
+        self._leave_block(original_node)
+
+    def visit_Return(self, node: cst.Return) -> None:
+        function = self.model.enclosing_function(self.scope)
+        if function is not None:
+            function.returns.append(node)
+
+    # --- calls ------------------------------------------------------------------------------
+
+    def visit_Call(self, node: cst.Call) -> None:
+        site = CallSite(
+            node=node,
+            scope=self.scope,
+            order=self._next(),
+            withs=tuple(self.withs),
+            enclosing_calls=tuple(self.calls),
+            statement=self.statement,
+            assigned_to=self.assign_targets.get(id(node), ()),
+            blocks=tuple(self.blocks),
+        )
+        self.model.calls.append(site)
+        self.model.call_by_node[id(node)] = site
+        function = self.model.enclosing_function(self.scope)
+        if function is not None:
+            function.calls.append(site)
+        self.calls.append(node)
+
+    def leave_Call(self, original_node: cst.Call) -> None:
+        self.calls.pop()
+
+
+def _target_names(target: cst.BaseExpression) -> list[str]:
+    if isinstance(target, cst.Name):
+        return [target.value]
+    if isinstance(target, (cst.Tuple, cst.List)):
+        out: list[str] = []
+        for element in target.elements:
+            out.extend(_target_names(element.value))
+        return out
+    if isinstance(target, cst.StarredElement):
+        return _target_names(target.value)
+    return []
+
+
+def call_argument(call: cst.Call, name: str, position: int | None) -> cst.Arg | None:
+    """The argument passed for a parameter, by keyword or position (None if not passed or unknowable)."""
+    for arg in call.args:
+        if arg.keyword is not None and arg.keyword.value == name:
+            return arg
+    if position is None:
+        return None
+    index = 0
+    for arg in call.args:
+        if arg.keyword is not None:
+            break
+        if arg.star:
+            return None
+        if index == position:
+            return arg
+        index += 1
+    return None
+
+
+def has_star_args(call: cst.Call) -> bool:
+    """True when ``*args`` or ``**kwargs`` may supply arguments we cannot see."""
+    return any(arg.star for arg in call.args)

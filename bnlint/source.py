@@ -1,0 +1,145 @@
+"""Reading a file into text and a libcst tree, turning every failure into a message.
+
+Decoding follows Python's own rules (BOM, then a PEP 263 coding cookie, else
+UTF-8) so bnlint reads exactly what the interpreter would, and remembers the
+encoding and BOM so that fixes can write the file back the same way.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, TypeVar
+
+import libcst as cst
+
+_COOKIE = re.compile(rb"^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)")
+
+# libcst's native parser recurses on the C stack; deeply nested code (long
+# chains of binary operators, thousands of brackets) overflows the 8 MB main
+# thread stack and kills the process. Parsing in a thread with a large stack
+# turns that into a RecursionError we can report.
+_BIG_STACK = 512 * 1024 * 1024
+_BIG_RECURSION_LIMIT = 20_000
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class SourceError(Exception):
+    """Why a file could not be turned into a tree, and where (1-based)."""
+
+    message: str
+    row: int = 1
+    column: int = 1
+
+
+@dataclass
+class SourceFile:
+    """A decoded source file."""
+
+    path: Path
+    text: str
+    encoding: str
+    has_bom: bool
+
+
+def detect_encoding(data: bytes) -> tuple[str, bool]:
+    """Return (encoding, has_bom) as the Python interpreter would decide them."""
+    if data.startswith(codecs.BOM_UTF8):
+        return "utf-8", True
+    for line in data.split(b"\n", 2)[:2]:
+        match = _COOKIE.match(line)
+        if match:
+            name = match.group(1).decode("ascii", "replace")
+            try:
+                return codecs.lookup(name).name, False
+            except LookupError:
+                raise SourceError(f"unknown encoding {name!r} in coding declaration") from None
+        if line.strip() and not line.lstrip().startswith(b"#"):
+            break
+    return "utf-8", False
+
+
+def decode(path: Path, data: bytes) -> SourceFile:
+    """Decode ``data`` read from ``path``; raise SourceError with a location on failure."""
+    encoding, has_bom = detect_encoding(data)
+    body = data[len(codecs.BOM_UTF8):] if has_bom else data
+    try:
+        text = body.decode(encoding)
+    except UnicodeDecodeError as exc:
+        row = body.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (body.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise SourceError(
+            f"cannot decode byte 0x{body[exc.start]:02x} as {encoding}", row, column
+        ) from None
+    return SourceFile(path=path, text=text, encoding=encoding, has_bom=has_bom)
+
+
+def read_source(path: Path) -> SourceFile:
+    """Read and decode a file; raise SourceError (never OSError) on failure."""
+    try:
+        data = path.read_bytes()
+    except IsADirectoryError:
+        raise SourceError("is a directory, not a file") from None
+    except OSError as exc:
+        raise SourceError(f"cannot read file: {exc.strerror or exc}") from None
+    return decode(path, data)
+
+
+def parse(text: str) -> cst.Module:
+    """Parse source text with libcst; raise SourceError with the parser's message."""
+    if "\x00" in text:
+        row = text.count("\n", 0, text.index("\x00")) + 1
+        raise SourceError("source contains a NUL byte", row, 1)
+    try:
+        return cst.parse_module(text)
+    except cst.ParserSyntaxError as exc:
+        message = " ".join(exc.message.split())
+        if _looks_like_python2(text):
+            message = f"Python 2 syntax is not supported: {message}"
+        return _raise(SourceError(f"syntax error: {message}", exc.raw_line, exc.raw_column + 1))
+    except RecursionError:
+        raise SourceError("code is nested too deeply to parse") from None
+
+
+def _raise(error: SourceError) -> cst.Module:
+    raise error
+
+
+_PY2_HINTS = re.compile(r"^\s*(print\s+[^\s(=]|exec\s+\"|except\s+\w+\s*,\s*\w+\s*:)|^\s*raise\s+\w+\s*,", re.M)
+
+
+def _looks_like_python2(text: str) -> bool:
+    return bool(_PY2_HINTS.search(text))
+
+
+def run_with_big_stack(func: Callable[[], T]) -> T:
+    """Run ``func`` in a thread with a large C stack and recursion limit; re-raise its error."""
+    result: list = []
+    error: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            result.append(func())
+        except BaseException as exc:  # noqa: BLE001 - handed back to the caller
+            error.append(exc)
+
+    old_size = threading.stack_size()
+    old_limit = sys.getrecursionlimit()
+    threading.stack_size(_BIG_STACK)
+    sys.setrecursionlimit(max(old_limit, _BIG_RECURSION_LIMIT))
+    try:
+        thread = threading.Thread(target=target, name="bnlint-worker")
+        thread.start()
+        thread.join()
+    finally:
+        threading.stack_size(old_size)
+        sys.setrecursionlimit(old_limit)
+    if error:
+        raise error[0]
+    return result[0]

@@ -1,0 +1,346 @@
+"""BN001: a graph-mode batch norm whose moving-average updates never reach the train op."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+from bnlint.context import FileContext
+from bnlint.facts import tokens
+from bnlint.facts.batch_norm import BatchNormSite, batch_norm_sites
+from bnlint.facts.train_ops import (
+    COLLECTION,
+    LAYER_UPDATES,
+    HookContext,
+    TrainOpSite,
+    hook_contexts,
+    module_builds_graph,
+    train_op_sites,
+)
+from bnlint.project import ProjectIndex
+from bnlint.rule import Invalid, Report, Rule, Valid
+from bnlint.semantic import CallSite, FileModel
+
+
+class UnhookedUpdateOps(Rule):
+    """Train op does not run the batch-norm moving-average updates.
+
+    ## What it does
+    Flags a TF1 graph-mode train op (``optimizer.minimize(...)`` or
+    ``optimizer.apply_gradients(...)``) built in the same graph as a batch norm
+    whose moving-average update ops it never runs. The batch norms concerned are
+    ``tf.compat.v1.layers.batch_normalization``, ``tf.contrib.layers.batch_norm``
+    and ``slim.batch_norm`` (directly, or as ``normalizer_fn`` through
+    ``arg_scope``) with the default ``updates_collections``, and Keras
+    ``BatchNormalization`` layers called in TF1 graph code, whose updates are in
+    ``layer.updates`` rather than in the ``UPDATE_OPS`` collection.
+
+    The updates count as run when the train op is built under
+    ``tf.control_dependencies`` on them, grouped with them (``tf.group``),
+    fetched with them in one ``sess.run``, or built by a helper that runs them
+    (``slim.learning.create_train_op``, ``tf.contrib.layers.optimize_loss``).
+    The model and the train op may be built in different functions and files.
+
+    ## Why is this bad?
+    Graph-mode batch norm only *creates* the ops that update its moving mean and
+    variance; nothing runs them unless the train op depends on them. Training
+    then looks fine, but the moving statistics keep their initial values (0 and 1),
+    and evaluation and serving, which use them, produce garbage.
+
+    ## Example
+    ```python
+    import tensorflow.compat.v1 as tf
+
+    h = tf.layers.batch_normalization(x, training=is_training)
+    loss = tf.losses.softmax_cross_entropy(labels, logits(h))
+    train_op = tf.train.AdamOptimizer(1e-3).minimize(loss)
+    ```
+
+    ## Use instead
+    ```python
+    import tensorflow.compat.v1 as tf
+
+    h = tf.layers.batch_normalization(x, training=is_training)
+    loss = tf.losses.softmax_cross_entropy(labels, logits(h))
+    update_ops = tf.get_collection(tf.GraphKeys.UPDATE_OPS)
+    with tf.control_dependencies(update_ops):
+        train_op = tf.train.AdamOptimizer(1e-3).minimize(loss)
+    ```
+    For a Keras layer ``bn`` in graph code, depend on ``bn.updates`` (or ``model.updates``).
+
+    ## Fix safety
+    No automatic fix yet. Hooking the updates changes what training computes.
+
+    ## References
+    - [tf.compat.v1.layers.batch_normalization](https://www.tensorflow.org/api_docs/python/tf/compat/v1/layers/batch_normalization)
+    - [tf.compat.v1.get_collection](https://www.tensorflow.org/api_docs/python/tf/compat/v1/get_collection)
+    """
+
+    CODE = "BN001"
+    NAME = "unhooked-update-ops"
+    FIX_TITLE = "Build the train op under `tf.control_dependencies(tf.get_collection(tf.GraphKeys.UPDATE_OPS))`"
+    TOKENS = tokens.BATCH_NORM + tokens.TRAINING
+    PROJECT_WIDE = True
+
+    VALID = [
+        Valid(
+            """
+import tensorflow.compat.v1 as tf
+h = tf.layers.batch_normalization(x, training=is_training)
+update_ops = tf.get_collection(tf.GraphKeys.UPDATE_OPS)
+with tf.control_dependencies(update_ops):
+    train_op = tf.train.AdamOptimizer(0.01).minimize(loss)
+"""
+        ),
+        # Updates run in place: nothing to hook.
+        Valid(
+            """
+import tensorflow as tf
+slim = tf.contrib.slim
+h = slim.batch_norm(x, is_training=True, updates_collections=None)
+train_op = tf.train.GradientDescentOptimizer(0.1).minimize(loss)
+"""
+        ),
+        # Grouped with the updates.
+        Valid(
+            """
+import tensorflow as tf
+h = tf.contrib.layers.batch_norm(x, is_training=True)
+train_op = tf.train.AdamOptimizer().minimize(loss)
+train_op = tf.group(train_op, *tf.get_collection(tf.GraphKeys.UPDATE_OPS))
+"""
+        ),
+        # Fetched together with the updates.
+        Valid(
+            """
+import tensorflow as tf
+h = tf.layers.batch_normalization(x, training=True)
+step = tf.train.AdamOptimizer().minimize(loss)
+sess.run([step, tf.get_collection(tf.GraphKeys.UPDATE_OPS)])
+"""
+        ),
+        # The training flag is never on: no update ops are built (BN019's business).
+        Valid(
+            """
+import tensorflow as tf
+h = tf.layers.batch_normalization(x)
+train_op = tf.train.AdamOptimizer().minimize(loss)
+"""
+        ),
+        # slim's helper runs UPDATE_OPS itself.
+        Valid(
+            """
+import tf_slim as slim
+import tensorflow.compat.v1 as tf
+net = slim.conv2d(images, 32, [3, 3], normalizer_fn=slim.batch_norm)
+train_op = slim.learning.create_train_op(loss, tf.train.AdamOptimizer())
+"""
+        ),
+        # The loss is computed after the updates (slim's idiom).
+        Valid(
+            """
+import tensorflow.compat.v1 as tf
+h = tf.layers.batch_normalization(x, training=True)
+with tf.control_dependencies(tf.get_collection(tf.GraphKeys.UPDATE_OPS)):
+    total_loss = tf.identity(loss)
+train_op = tf.train.MomentumOptimizer(0.1, 0.9).minimize(total_loss)
+"""
+        ),
+        # Eager Keras: updates happen in the layer call.
+        Valid(
+            """
+import tensorflow as tf
+bn = tf.keras.layers.BatchNormalization()
+optimizer = tf.keras.optimizers.Adam()
+with tf.GradientTape() as tape:
+    loss = compute_loss(bn(x, training=True))
+optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+"""
+        ),
+        # PyTorch look-alike.
+        Valid(
+            """
+import torch
+bn = torch.nn.BatchNorm2d(16)
+optimizer = torch.optim.SGD(params, lr=0.1)
+optimizer.step()
+"""
+        ),
+        # Hooked by the caller of a helper that builds the train op.
+        Valid(
+            files={
+                "model.py": """
+import tensorflow.compat.v1 as tf
+def build(x, training):
+    return tf.layers.batch_normalization(x, training=training)
+""",
+                "train.py": """
+import tensorflow.compat.v1 as tf
+import model
+def make_train_op(loss):
+    return tf.train.AdamOptimizer().minimize(loss)
+def main(x):
+    logits = model.build(x, True)
+    with tf.control_dependencies(tf.get_collection(tf.GraphKeys.UPDATE_OPS)):
+        train_op = make_train_op(logits)
+""",
+            }
+        ),
+    ]
+    INVALID = [
+        Invalid(
+            """
+import tensorflow.compat.v1 as tf
+h = tf.layers.batch_normalization(x, training=is_training)
+train_op = tf.train.AdamOptimizer(0.01).minimize(loss)  # error: [BN001]
+""",
+            message="`tf.layers.batch_normalization` (line 2)",
+        ),
+        # slim through arg_scope's normalizer_fn.
+        Invalid(
+            """
+import tensorflow as tf
+slim = tf.contrib.slim
+with slim.arg_scope([slim.conv2d], normalizer_fn=slim.batch_norm):
+    net = slim.conv2d(images, 64, [3, 3])
+opt = tf.train.MomentumOptimizer(0.01, 0.9)
+train_op = opt.minimize(loss)  # error: [BN001]
+"""
+        ),
+        # Keras layer in TF1 graph code: UPDATE_OPS does not hold its updates.
+        Invalid(
+            """
+import tensorflow.compat.v1 as tf
+bn = tf.keras.layers.BatchNormalization()
+h = bn(x, training=True)
+with tf.control_dependencies(tf.get_collection(tf.GraphKeys.UPDATE_OPS)):
+    train_op = tf.train.AdamOptimizer().minimize(loss)  # error: [BN001]
+""",
+            message="`bn.updates`",
+        ),
+        # Estimator model_fn.
+        Invalid(
+            """
+import tensorflow as tf
+def model_fn(features, labels, mode):
+    training = mode == tf.estimator.ModeKeys.TRAIN
+    net = tf.layers.batch_normalization(features, training=training)
+    loss = tf.losses.mean_squared_error(labels, net)
+    train_op = tf.train.AdamOptimizer().minimize(loss, tf.train.get_global_step())  # error: [BN001]
+    return tf.estimator.EstimatorSpec(mode, loss=loss, train_op=train_op)
+"""
+        ),
+        # Model in one file, train op in another.
+        Invalid(
+            files={
+                "model.py": """
+import tensorflow.compat.v1 as tf
+def build(x, training):
+    return tf.layers.batch_normalization(x, training=training)
+""",
+                "train.py": """
+import tensorflow.compat.v1 as tf
+from model import build
+def main(x):
+    logits = build(x, True)
+    train_op = tf.train.AdamOptimizer().minimize(logits)  # error: [BN001]
+""",
+            },
+            message="(model.py:3)",
+        ),
+    ]
+
+    def check(self, ctx: FileContext) -> Iterable[Report]:
+        for problem in ctx.project.memo(self.CODE, lambda: _analyse(ctx.project)):
+            if problem.file is ctx.file:
+                yield Report(problem.site.node, problem.message(ctx.file),
+                             related=tuple((bn.file, bn.site.node) for bn in problem.batch_norms))
+
+
+@dataclass
+class _Problem:
+    file: FileModel
+    site: CallSite
+    train_op: TrainOpSite
+    batch_norms: list[BatchNormSite]
+    via_caller: bool
+
+    def message(self, here: FileModel) -> str:
+        first = self.batch_norms[0]
+        where = f"line {first.file.line(first.site.node)}" if first.file is here \
+            else f"{_short_path(first.file.path)}:{first.file.line(first.site.node)}"
+        if first.api.updates == "layer_updates":
+            name = first.display()
+            what = f"Keras layer `{name}` ({where}): its updates are in `{name}.updates`, not in UPDATE_OPS"
+        else:
+            what = f"`{first.api.display()}` ({where})"
+        more = len(self.batch_norms) - 1
+        if more:
+            what += f" and {more} more batch norm{'s' if more > 1 else ''}"
+        subject = f"`{self.file.code(self.site.node.func)}(...)` returns a train op that" if self.via_caller \
+            else "Train op"
+        return f"{subject} does not run the moving-average updates of {what}"
+
+
+def _short_path(path: str) -> str:
+    return path.replace("\\", "/").rsplit("/", 1)[-1]
+
+
+def _needs_hook(bn: BatchNormSite) -> bool:
+    if bn.api.updates not in ("collection", "layer_updates"):
+        return False
+    if bn.api.updates == "collection" and not bn.api.graph_mode:
+        return False
+    return not (bn.never_training() or bn.updates_in_place() or bn.custom_collection() or bn.frozen_layer())
+
+
+def _accepted_kinds(bn: BatchNormSite) -> frozenset[str]:
+    if bn.api.updates == "layer_updates":
+        return frozenset({LAYER_UPDATES})
+    if bn.api.kind == "layer":  # tf.layers.BatchNormalization objects: collection or layer.updates
+        return frozenset({COLLECTION, LAYER_UPDATES})
+    return frozenset({COLLECTION})
+
+
+def _graph_code(train_op: TrainOpSite, bn: BatchNormSite) -> bool:
+    return train_op.graph_optimizer is True or module_builds_graph(train_op.file) or module_builds_graph(bn.file)
+
+
+def _missing(project: ProjectIndex, train_op: TrainOpSite, context: HookContext,
+             candidates: list[BatchNormSite]) -> list[BatchNormSite]:
+    outer_file, outer_site = context.outermost
+    outer_unit = outer_file.unit_name(outer_site.scope)
+    missing = []
+    for bn in candidates:
+        if not project.run_together(bn.unit, outer_unit):
+            continue
+        if bn.api.updates == "layer_updates" and not _graph_code(train_op, bn):
+            continue
+        if context.kinds & _accepted_kinds(bn):
+            continue
+        missing.append(bn)
+    return missing
+
+
+def _analyse(project: ProjectIndex) -> list[_Problem]:
+    candidates = [bn for bn in batch_norm_sites(project) if _needs_hook(bn)]
+    if not candidates:
+        return []
+    problems: list[_Problem] = []
+    for train_op in train_op_sites(project):
+        contexts = hook_contexts(project, train_op.file, train_op.site)
+        unhooked = [(ctx, _missing(project, train_op, ctx, candidates)) for ctx in contexts]
+        unhooked = [(ctx, missing) for ctx, missing in unhooked if missing]
+        if not unhooked:
+            continue
+        if len(unhooked) == len(contexts):
+            merged: list[BatchNormSite] = []
+            for _ctx, missing in unhooked:
+                merged.extend(bn for bn in missing if bn not in merged)
+            problems.append(_Problem(train_op.file, train_op.site, train_op, merged, via_caller=False))
+            continue
+        # Hooked by some callers and not by others: report the callers that forget.
+        for ctx, missing in unhooked:
+            caller_file, caller_site = ctx.chain[1]
+            problems.append(_Problem(caller_file, caller_site, train_op, missing, via_caller=True))
+    return problems
