@@ -536,7 +536,9 @@ class _Collector(cst.CSTVisitor):
         return None
 
     def visit_With(self, node: cst.With) -> None:
-        self._enter_block(node)
+        # Not a block: a with-body always runs, so it does not make assignments conditional.
+        self.statement = node
+        self._next()
         for item in node.items:
             call = item.item if isinstance(item.item, cst.Call) else None
             frame = WithFrame(item, call, self._next(), self.scope, node.body)
@@ -547,7 +549,6 @@ class _Collector(cst.CSTVisitor):
     def leave_With(self, original_node: cst.With) -> None:
         for _ in original_node.items:
             self.withs.pop()
-        self._leave_block(original_node)
 
     def visit_Return(self, node: cst.Return) -> None:
         function = self.model.enclosing_function(self.scope)

@@ -273,7 +273,7 @@ class _Problem:
             name = first.display()
             what = f"Keras layer `{name}` ({where}): its updates are in `{name}.updates`, not in UPDATE_OPS"
         else:
-            what = f"`{first.api.display()}` ({where})"
+            what = f"`{first.display()}` ({where})"
         more = len(self.batch_norms) - 1
         if more:
             what += f" and {more} more batch norm{'s' if more > 1 else ''}"

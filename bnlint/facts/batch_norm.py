@@ -166,6 +166,8 @@ def _constructor(file: FileModel, site: CallSite) -> cst.Call | None:
 def _normalizer_site(file: FileModel, site: CallSite, names: frozenset[str],
                      project: ProjectIndex) -> BatchNormSite | None:
     """``slim.conv2d(..., normalizer_fn=slim.batch_norm)``, directly or through arg_scope."""
+    if names & registry.ARG_SCOPE_NAMES:
+        return None  # arg_scope only sets defaults; the layers inside build the batch norms
     explicit = call_argument(site.node, registry.NORMALIZER_FN_PARAM, None)
     candidates: list[tuple[Value, Value | None]] = []
     if explicit is not None:

@@ -1,0 +1,308 @@
+"""BN002: moving-statistics updates built outside the ``tf.cond`` branch that uses them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Iterator
+
+import libcst as cst
+
+from bnlint import registry
+from bnlint.context import FileContext
+from bnlint.facts import tokens
+from bnlint.facts.batch_norm import classify
+from bnlint.project import ProjectIndex
+from bnlint.rule import Invalid, Report, Rule, Valid
+from bnlint.semantic import INSTANCE, CallSite, FileModel, FunctionInfo, Scope, call_argument, iter_names
+
+_MOVING_STAT_TEXT = registry.MOVING_STAT_WORDS
+
+
+@dataclass(frozen=True)
+class _Branch:
+    """A branch function of a conditional: its body, scope and a name for messages."""
+
+    node: cst.CSTNode
+    scope: Scope
+    label: str
+
+
+class UpdateRunsAtInference(Rule):
+    """Moving-statistics update runs whichever branch of a conditional is taken.
+
+    ## What it does
+    Flags an op that updates moving statistics in place (``ema.apply(...)``, a
+    batch norm with ``updates_collections=None`` in training mode,
+    ``assign_moving_average`` or an ``assign`` to a moving mean/variance)
+    that is built *outside* the branch functions of a ``tf.cond``,
+    ``tf.case`` or ``smart_cond`` while a branch uses it, by selecting its
+    output or by pulling it in with ``tf.control_dependencies``.
+
+    ## Why is this bad?
+    TensorFlow runs only the ops created inside the taken branch lazily; an op
+    created before the conditional runs every time the conditional's output is
+    needed. The moving statistics are then updated at inference too, drifting
+    with every evaluation batch, and evaluation results depend on the data seen.
+
+    ## Example
+    ```python
+    ema = tf.train.ExponentialMovingAverage(decay=0.99)
+    ema_apply_op = ema.apply([batch_mean, batch_var])
+
+    def mean_var_with_update():
+        with tf.control_dependencies([ema_apply_op]):
+            return tf.identity(batch_mean), tf.identity(batch_var)
+
+    mean, var = tf.cond(is_training, mean_var_with_update,
+                        lambda: (ema.average(batch_mean), ema.average(batch_var)))
+    ```
+
+    ## Use instead
+    ```python
+    ema = tf.train.ExponentialMovingAverage(decay=0.99)
+
+    def mean_var_with_update():
+        ema_apply_op = ema.apply([batch_mean, batch_var])
+        with tf.control_dependencies([ema_apply_op]):
+            return tf.identity(batch_mean), tf.identity(batch_var)
+    ```
+
+    ## Fix safety
+    No automatic fix: moving the op changes which variables a branch creates.
+
+    ## References
+    - [tf.cond](https://www.tensorflow.org/api_docs/python/tf/cond)
+    - [tf.train.ExponentialMovingAverage](https://www.tensorflow.org/api_docs/python/tf/train/ExponentialMovingAverage)
+    """
+
+    CODE = "BN002"
+    NAME = "update-runs-at-inference"
+    FIX_TITLE = "Build the update op inside the training branch function"
+    TOKENS = ("ExponentialMovingAverage", "updates_collections", "assign_moving_average", "moving_",
+              "running_", "pop_mean", "pop_var", "assign")
+    PROJECT_WIDE = False
+
+    VALID = [
+        Valid(
+            """
+import tensorflow as tf
+ema = tf.train.ExponentialMovingAverage(decay=0.99)
+def mean_var_with_update():
+    ema_apply_op = ema.apply([batch_mean, batch_var])
+    with tf.control_dependencies([ema_apply_op]):
+        return tf.identity(batch_mean), tf.identity(batch_var)
+mean, var = tf.cond(is_training, mean_var_with_update,
+                    lambda: (ema.average(batch_mean), ema.average(batch_var)))
+"""
+        ),
+        # Default updates_collections: the updates are separate ops in UPDATE_OPS.
+        Valid(
+            """
+import tensorflow as tf
+train_out = tf.contrib.layers.batch_norm(x, is_training=True, scope="bn")
+test_out = tf.contrib.layers.batch_norm(x, is_training=False, scope="bn", reuse=True)
+out = tf.cond(is_training, lambda: train_out, lambda: test_out)
+"""
+        ),
+        # Built inside the branch lambdas.
+        Valid(
+            """
+import tensorflow as tf
+out = tf.cond(
+    is_training,
+    lambda: tf.contrib.layers.batch_norm(x, is_training=True, updates_collections=None, scope="bn"),
+    lambda: tf.contrib.layers.batch_norm(x, is_training=False, updates_collections=None, scope="bn", reuse=True),
+)
+"""
+        ),
+        # Not used by any branch.
+        Valid(
+            """
+import tensorflow as tf
+ema = tf.train.ExponentialMovingAverage(0.9)
+maintain_averages = ema.apply([w])
+with tf.control_dependencies([maintain_averages]):
+    train_op = tf.identity(step)
+"""
+        ),
+    ]
+    INVALID = [
+        Invalid(
+            """
+import tensorflow as tf
+ema = tf.train.ExponentialMovingAverage(decay=0.5)
+ema_apply_op = ema.apply([batch_mean, batch_var])  # error: [BN002]
+def mean_var_with_update():
+    with tf.control_dependencies([ema_apply_op]):
+        return tf.identity(batch_mean), tf.identity(batch_var)
+mean, var = tf.cond(phase_train, mean_var_with_update,
+                    lambda: (ema.average(batch_mean), ema.average(batch_var)))
+""",
+            message="`mean_var_with_update`",
+        ),
+        Invalid(
+            """
+import tensorflow as tf
+slim = tf.contrib.slim
+train_out = slim.batch_norm(x, is_training=True, updates_collections=None, scope="bn")  # error: [BN002]
+test_out = slim.batch_norm(x, is_training=False, updates_collections=None, scope="bn", reuse=True)
+out = tf.cond(is_training, lambda: train_out, lambda: test_out)
+""",
+            message="`tf.cond` (line 5)",
+        ),
+        Invalid(
+            """
+import tensorflow.compat.v1 as tf
+def bn(x, is_training, decay=0.99):
+    pop_mean = tf.Variable(tf.zeros([x.shape[-1]]), trainable=False)
+    batch_mean, batch_var = tf.nn.moments(x, [0])
+    train_mean = tf.assign(pop_mean, pop_mean * decay + batch_mean * (1 - decay))  # error: [BN002]
+    def train_branch():
+        with tf.control_dependencies([train_mean]):
+            return tf.identity(batch_mean)
+    return tf.cond(is_training, train_branch, lambda: pop_mean)
+"""
+        ),
+    ]
+
+    def check(self, ctx: FileContext) -> Iterable[Report]:
+        file = ctx.file
+        reported: set[int] = set()
+        for site in file.calls:
+            api = _cond_api(file, site)
+            if api is None:
+                continue
+            for branch in _branches(file, site, api):
+                for creation, how in _outside_updates(file, branch, ctx.project):
+                    if id(creation) in reported:
+                        continue
+                    reported.add(id(creation))
+                    cond_text = file.code(site.node.func)
+                    yield Report(
+                        creation,
+                        f"`{_short(file.code(creation))}` updates moving statistics whichever branch of "
+                        f"`{cond_text}` (line {file.line(site.node)}) runs: it is built outside {branch.label} "
+                        f"and only {how} there",
+                        related=((file, site.node),),
+                    )
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= 50 else text[:47] + "..."
+
+
+def _cond_api(file: FileModel, site: CallSite) -> registry.CondApi | None:
+    for name in file.call_names(site):
+        api = registry.cond_api(name)
+        if api is not None:
+            return api
+    return None
+
+
+def _branches(file: FileModel, site: CallSite, api: registry.CondApi) -> Iterator[_Branch]:
+    exprs: list[cst.BaseExpression] = []
+    for param in api.branches:
+        arg = call_argument(site.node, param.name, param.position)
+        if arg is not None:
+            exprs.append(arg.value)
+    if api.pairs is not None:
+        pairs = call_argument(site.node, api.pairs.name, api.pairs.position)
+        if pairs is not None:
+            exprs.extend(_pair_functions(pairs.value))
+    for expr in exprs:
+        branch = _branch(file, expr, site.scope)
+        if branch is not None:
+            yield branch
+
+
+def _pair_functions(expr: cst.BaseExpression) -> list[cst.BaseExpression]:
+    out: list[cst.BaseExpression] = []
+    if isinstance(expr, (cst.List, cst.Tuple)):
+        for element in expr.elements:
+            pair = element.value
+            if isinstance(pair, cst.Tuple) and len(pair.elements) == 2:
+                out.append(pair.elements[1].value)
+    elif isinstance(expr, cst.Dict):
+        for element in expr.elements:
+            if isinstance(element, cst.DictElement):
+                out.append(element.value)
+    return out
+
+
+def _branch(file: FileModel, expr: cst.BaseExpression, scope: Scope) -> _Branch | None:
+    if isinstance(expr, cst.Lambda):
+        info = file.function_by_node.get(id(expr))
+        return _Branch(expr.body, info.scope, "the branch lambda") if info else None
+    if isinstance(expr, cst.Call) and expr.args:
+        # functools.partial(fn, ...)
+        if any(name.endswith("partial") for name in file.resolve(expr.func, scope)):
+            return _branch(file, expr.args[0].value, scope)
+        return None
+    if isinstance(expr, cst.Name):
+        for binding in file.lookup(expr.value, scope):
+            if binding.kind == "def" and isinstance(binding.node, cst.FunctionDef):
+                info: FunctionInfo | None = file.function_by_node.get(id(binding.node))
+                if info is not None:
+                    return _Branch(binding.node.body, info.scope, f"the branch `{expr.value}`")
+    return None
+
+
+def _outside_updates(file: FileModel, branch: _Branch,
+                     project: ProjectIndex) -> Iterator[tuple[cst.Call, str]]:
+    """In-place update ops a branch uses but that were created outside it."""
+    pulled = _control_dependency_names(file, branch)
+    for name in iter_names(branch.node):
+        for binding in file.lookup(name.value, branch.scope):
+            if binding.kind != "assign" or not isinstance(binding.value, cst.Call):
+                continue
+            if _inside(binding.scope, branch.scope):
+                continue
+            if _is_in_place_update(file, binding.value, binding.scope, project):
+                how = "pulled in by `control_dependencies`" if id(name) in pulled else "selected"
+                yield binding.value, how
+
+
+def _inside(scope: Scope | None, branch_scope: Scope) -> bool:
+    while scope is not None:
+        if scope is branch_scope:
+            return True
+        scope = scope.parent
+    return False
+
+
+def _control_dependency_names(file: FileModel, branch: _Branch) -> set[int]:
+    names: set[int] = set()
+    for site in file.calls:
+        if not _inside(site.scope, branch.scope):
+            continue
+        if file.call_names(site) & registry.CONTROL_DEPENDENCIES_NAMES:
+            for arg in site.node.args:
+                names.update(id(name) for name in iter_names(arg.value))
+    return names
+
+
+def _is_in_place_update(file: FileModel, call: cst.Call, scope: Scope, project: ProjectIndex) -> bool:
+    names = file.resolve(call.func, scope)
+    for name in names:
+        if name.endswith(f"{INSTANCE}.{registry.EMA_APPLY_METHOD}") and \
+                name[: -len(f"{INSTANCE}.{registry.EMA_APPLY_METHOD}")] in registry.EMA_CLASS_NAMES:
+            return True
+        if name in registry.ASSIGN_MOVING_AVERAGE_NAMES:
+            return True
+        if name in registry.ASSIGN_FUNCTION_NAMES and call.args and _is_moving_stat(file.code(call.args[0].value)):
+            return True
+    func = call.func
+    if isinstance(func, cst.Attribute) and func.attr.value in registry.ASSIGN_METHODS \
+            and _is_moving_stat(file.code(func.value)):
+        return True
+    site = file.call_by_node.get(id(call))
+    if site is not None:
+        bn = classify(file, site, project)
+        if bn is not None and bn.updates_in_place() and not bn.never_training():
+            return True
+    return False
+
+
+def _is_moving_stat(text: str) -> bool:
+    squashed = text.lower().replace("_", "").replace(".", "")
+    return any(word in squashed for word in _MOVING_STAT_TEXT)
