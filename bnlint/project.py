@@ -41,6 +41,10 @@ class FunctionRef:
     def full_name(self) -> str:
         return self.file.full_name(self.info.qualname)
 
+    @property
+    def unit(self) -> str:
+        return self.file.function_unit(self.info)
+
 
 @dataclass(frozen=True)
 class CallRef:
@@ -56,11 +60,13 @@ class ProjectIndex:
     def __init__(self, files: Iterable[FileModel]) -> None:
         self.files: list[FileModel] = list(files)
         self.modules: dict[str, FileModel] = {}
-        self.functions: dict[str, FunctionRef] = {}
+        # Several files may share a module name (two projects' ``train.py``): keep them all
+        # and pick the one nearest the caller.
+        self.functions: dict[str, list[FunctionRef]] = defaultdict(list)
         for model in self.files:
             self.modules.setdefault(model.module_name, model)
             for qualname, info in model.functions.items():
-                self.functions.setdefault(model.full_name(qualname), FunctionRef(model, info))
+                self.functions[model.full_name(qualname)].append(FunctionRef(model, info))
         self._callers: dict[str, list[CallRef]] | None = None
         self._callees: dict[str, set[str]] | None = None
         self._reach: dict[str, frozenset[str]] = {}
@@ -70,24 +76,26 @@ class ProjectIndex:
 
     # --- resolution -----------------------------------------------------------------------
 
-    def function_for_name(self, name: str) -> FunctionRef | None:
+    def function_for_name(self, name: str, near: FileModel | None = None) -> FunctionRef | None:
         """The linted function a resolved callee name denotes (``mod.f``, ``mod.C().m``, ``mod.C()``)."""
         if name.endswith(INSTANCE):
             # Calling an instance runs Keras's ``call`` or ``__call__``.
             base = name[: -len(INSTANCE)].replace(INSTANCE, "")
-            for method in ("call", "__call__"):
-                ref = self.functions.get(f"{base}.{method}")
-                if ref is not None:
-                    return ref
-            return None
-        plain = name.replace(INSTANCE, "")
-        return self.functions.get(plain) or self.functions.get(f"{plain}.__init__")
+            candidates = [f"{base}.call", f"{base}.__call__"]
+        else:
+            plain = name.replace(INSTANCE, "")
+            candidates = [plain, f"{plain}.__init__"]
+        for candidate in candidates:
+            refs = self.functions.get(candidate)
+            if refs:
+                return _nearest(refs, near)
+        return None
 
     def callees_of_site(self, model: FileModel, site: CallSite) -> list[FunctionRef]:
         """Linted functions a call site may invoke."""
         out = []
         for name in model.call_names(site):
-            ref = self.function_for_name(name)
+            ref = self.function_for_name(name, near=model)
             if ref is not None:
                 out.append(ref)
         return out
@@ -101,24 +109,24 @@ class ProjectIndex:
             for site in model.calls:
                 unit = model.unit_name(site.scope)
                 for ref in self.callees_of_site(model, site):
-                    callers[ref.full_name].append(CallRef(model, site))
-                    callees[unit].add(ref.full_name)
+                    callers[ref.unit].append(CallRef(model, site))
+                    callees[unit].add(ref.unit)
                 # A function passed as an argument (``tf.cond(p, branch_fn, ...)``,
                 # ``Estimator(model_fn=...)``) runs on behalf of the caller too.
                 for arg in site.node.args:
                     for name in model.resolve(arg.value, site.scope):
-                        ref = self.functions.get(name)
-                        if ref is not None:
-                            callees[unit].add(ref.full_name)
+                        refs = self.functions.get(name)
+                        if refs:
+                            callees[unit].add(_nearest(refs, model).unit)
         self._callers = dict(callers)
         self._callees = dict(callees)
 
-    def callers(self, function_full_name: str) -> list[CallRef]:
-        """Call sites, in linted code, of a linted function."""
+    def callers(self, unit: str) -> list[CallRef]:
+        """Call sites, in linted code, of a linted function (by unit, see ``FileModel.function_unit``)."""
         if self._callers is None:
             self._build_call_graph()
         assert self._callers is not None
-        return self._callers.get(function_full_name, [])
+        return self._callers.get(unit, [])
 
     def callees(self, unit: str) -> set[str]:
         if self._callees is None:
@@ -184,3 +192,23 @@ class ProjectIndex:
         for model in self.files:
             for site in model.calls:
                 yield model, site
+
+
+def _nearest(refs: list[FunctionRef], near: FileModel | None) -> FunctionRef:
+    """The definition closest to the referring file: itself, then the longest shared directory."""
+    if near is None or len(refs) == 1:
+        return refs[0]
+    near_parts = Path(near.path).parts
+
+    def closeness(ref: FunctionRef) -> tuple[int, int]:
+        if ref.file is near:
+            return (1, 0)
+        parts = Path(ref.file.path).parts
+        shared = 0
+        for a, b in zip(parts[:-1], near_parts[:-1]):
+            if a != b:
+                break
+            shared += 1
+        return (0, shared)
+
+    return max(refs, key=closeness)

@@ -269,11 +269,17 @@ class FileModel:
         return None
 
     def unit_name(self, scope: Scope) -> str:
-        """Full name of the code unit a scope belongs to: its function, or ``module.<module>``."""
+        """Identity of the code unit a scope belongs to: its function, or the module's top level.
+
+        Units are keyed by file path, not module name: two scripts named ``train.py``
+        in one run are different programs.
+        """
         function = self.enclosing_function(scope)
-        if function is not None:
-            return self.full_name(function.qualname)
-        return self.full_name("<module>")
+        return self.function_unit(function) if function is not None else f"{self.path}::<module>"
+
+    def function_unit(self, function: "FunctionInfo") -> str:
+        """Identity of a function of this file for the call graph."""
+        return f"{self.path}::{function.qualname}"
 
 
 def _is_static(node: cst.CSTNode) -> bool:

@@ -7,6 +7,7 @@ encoding and BOM so that fixes can write the file back the same way.
 
 from __future__ import annotations
 
+import ast
 import codecs
 import re
 import sys
@@ -92,23 +93,40 @@ def read_source(path: Path) -> SourceFile:
 
 
 def parse(text: str) -> cst.Module:
-    """Parse source text with libcst; raise SourceError with the parser's message."""
+    """Parse source text with libcst; raise SourceError with the best message and location we have."""
     if "\x00" in text:
         row = text.count("\n", 0, text.index("\x00")) + 1
         raise SourceError("source contains a NUL byte", row, 1)
     try:
         return cst.parse_module(text)
     except cst.ParserSyntaxError as exc:
-        message = " ".join(exc.message.split())
-        if _looks_like_python2(text):
-            message = f"Python 2 syntax is not supported: {message}"
-        return _raise(SourceError(f"syntax error: {message}", exc.raw_line, exc.raw_column + 1))
+        raise _describe_syntax_error(text, exc) from None
     except RecursionError:
         raise SourceError("code is nested too deeply to parse") from None
 
 
-def _raise(error: SourceError) -> cst.Module:
-    raise error
+_LIBCST_LOCATION = re.compile(r"error at (\d+):(\d+)")
+
+
+def _describe_syntax_error(text: str, exc: cst.ParserSyntaxError) -> SourceError:
+    """CPython's own message and position when it agrees the code is invalid; libcst's otherwise.
+
+    CPython's messages ("Missing parentheses in call to 'print'") are the ones
+    users know, and libcst's native parser reports positions only in its message.
+    """
+    try:
+        ast.parse(text)
+    except SyntaxError as error:
+        message = error.msg
+        if _looks_like_python2(text) and "Python 2" not in message:
+            message = f"{message} (Python 2 syntax is not supported)"
+        return SourceError(f"syntax error: {message}", error.lineno or 1, max(error.offset or 1, 1))
+    except (RecursionError, MemoryError, ValueError):
+        pass
+    message = " ".join(exc.message.split())
+    match = _LIBCST_LOCATION.search(message)
+    row, column = (int(match.group(1)), int(match.group(2)) + 1) if match else (exc.raw_line, exc.raw_column + 1)
+    return SourceError(f"syntax error: {message}", row, column)
 
 
 _PY2_HINTS = re.compile(r"^\s*(print\s+[^\s(=]|exec\s+\"|except\s+\w+\s*,\s*\w+\s*:)|^\s*raise\s+\w+\s*,", re.M)

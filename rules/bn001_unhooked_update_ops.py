@@ -269,17 +269,18 @@ class _Problem:
         first = self.batch_norms[0]
         where = f"line {first.file.line(first.site.node)}" if first.file is here \
             else f"{_short_path(first.file.path)}:{first.file.line(first.site.node)}"
-        if first.api.updates == "layer_updates":
-            name = first.display()
-            what = f"Keras layer `{name}` ({where}): its updates are in `{name}.updates`, not in UPDATE_OPS"
-        else:
-            what = f"`{first.display()}` ({where})"
+        keras = first.api.updates == "layer_updates"
+        what = f"Keras layer `{first.display()}`" if keras else f"`{first.display()}`"
+        what += f" ({where})"
         more = len(self.batch_norms) - 1
         if more:
             what += f" and {more} more batch norm{'s' if more > 1 else ''}"
         subject = f"`{self.file.code(self.site.node.func)}(...)` returns a train op that" if self.via_caller \
             else "Train op"
-        return f"{subject} does not run the moving-average updates of {what}"
+        message = f"{subject} does not run the moving-average updates of {what}"
+        if keras:
+            message += f"; Keras layers keep them in `{first.display()}.updates`, not in UPDATE_OPS"
+        return message
 
 
 def _short_path(path: str) -> str:

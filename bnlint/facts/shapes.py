@@ -152,7 +152,7 @@ class ShapeInference:
         function = binding.scope.function
         if function is None or function.qualname not in file.functions:
             return UNKNOWN
-        callers = self.project.callers(file.full_name(function.qualname))
+        callers = self.project.callers(file.function_unit(function))
         if not callers:
             return UNKNOWN
         index = binding.param_index or 0

@@ -256,7 +256,7 @@ def hook_contexts(project: ProjectIndex, file: FileModel, site: CallSite,
     function = file.enclosing_function(site.scope)
     if function is None or _depth >= _MAX_DEPTH:
         return [HookContext(((file, site),), local)]
-    callers = [c for c in project.callers(file.full_name(function.qualname)) if id(c.site.node) not in _seen]
+    callers = [c for c in project.callers(file.function_unit(function)) if id(c.site.node) not in _seen]
     if not callers:
         return [HookContext(((file, site),), local)]
     returned = _returned(file, site)
@@ -281,7 +281,7 @@ def _dynamic_contexts(project: ProjectIndex, file: FileModel, site: CallSite, de
     function = file.enclosing_function(site.scope)
     if function is None or depth >= _MAX_DEPTH:
         return [HookContext(((file, site),), kinds)]
-    callers = [c for c in project.callers(file.full_name(function.qualname)) if id(c.site.node) not in seen]
+    callers = [c for c in project.callers(file.function_unit(function)) if id(c.site.node) not in seen]
     if not callers:
         return [HookContext(((file, site),), kinds)]
     out = []

@@ -163,7 +163,7 @@ def _returned_scopes(file: FileModel, expr: cst.BaseExpression, scope: Scope,
         return []
     out: list[list[ArgScopeFrame]] = []
     for name in file.resolve(expr.func, scope):
-        ref = project.function_for_name(name)
+        ref = project.function_for_name(name, near=file)
         if ref is None:
             continue
         for ret in ref.info.returns:
@@ -227,7 +227,7 @@ def arg_scope_defaults(file: FileModel, site: CallSite, op_names: frozenset[str]
     function = file.enclosing_function(site.scope)
     if function is None or _depth >= 4:
         return [lexical]
-    callers = project.callers(file.full_name(function.qualname))
+    callers = project.callers(file.function_unit(function))
     if not callers:
         return [lexical]
     contexts: list[dict[str, Value]] = []

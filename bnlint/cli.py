@@ -1,0 +1,203 @@
+"""The ``bnlint`` command: ``check`` (the default), ``rule`` and ``audit``.
+
+Exit codes follow ruff: 0 no findings, 1 findings, 2 a usage, configuration or
+internal error. The report goes to stdout (or ``--output-file``), errors to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Sequence
+
+import bnlint
+from bnlint import output
+from bnlint.config import Config, ConfigError, Selection, check_selectors, find_config, load_config_file
+from bnlint.config import per_file_ignored, resolve_rules
+from bnlint.discovery import discover
+from bnlint.rule import Rule, rule_doc, rule_summary
+from bnlint.rule_loader import RuleLoadError, load_rules
+
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+
+DESCRIPTION = """\
+Catch batch-normalization misuse in TensorFlow and Keras code.
+
+commands:
+  bnlint [check] [PATH ...]   lint Python files (the default command)
+  bnlint rule CODE            show a rule's documentation (--all lists every rule)
+  bnlint audit ...            audit a model at runtime (needs TensorFlow)
+"""
+
+
+class _UsageError(Exception):
+    """A mistake on the command line, found after argparse accepted it."""
+
+
+def _error(message: str) -> None:
+    print(f"bnlint: error: {message}", file=sys.stderr)
+
+
+def _codes(values: list[str] | None) -> tuple[str, ...] | None:
+    """``--select BN001,BN002 --select BN003`` -> all three; None when the option is absent."""
+    if values is None:
+        return None
+    return tuple(code.strip() for value in values for code in value.split(",") if code.strip())
+
+
+def _check_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bnlint",
+        usage="bnlint [check] [options] [PATH ...]",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("paths", nargs="*", metavar="PATH", type=Path,
+                        help="files or directories to lint (default: .)")
+    parser.add_argument("--version", action="version", version=f"bnlint {bnlint.__version__}")
+    selection = parser.add_argument_group("rule selection")
+    selection.add_argument("--select", action="append", metavar="CODES",
+                           help="comma-separated codes or prefixes to enable, replacing the configured ones")
+    selection.add_argument("--extend-select", action="append", metavar="CODES",
+                           help="codes or prefixes to enable on top of the selection")
+    selection.add_argument("--ignore", action="append", metavar="CODES",
+                           help="codes or prefixes to disable")
+    config = parser.add_argument_group("configuration")
+    config.add_argument("--config", type=Path, metavar="FILE",
+                        help="use this pyproject.toml ([tool.bnlint]) or bnlint.toml (top-level keys)")
+    config.add_argument("--isolated", action="store_true", help="ignore every configuration file")
+    report = parser.add_argument_group("report")
+    report.add_argument("--format", "--output-format", dest="format", choices=output.FORMATS, metavar="FORMAT",
+                        help=f"report format: {', '.join(output.FORMATS)} (default: concise)")
+    report.add_argument("--show-source", action="store_true", help="same as --format full")
+    report.add_argument("--statistics", action="store_true",
+                        help="show the number of findings per code instead of each finding")
+    report.add_argument("-q", "--quiet", action="store_true", help="leave out the summary line")
+    report.add_argument("-o", "--output-file", type=Path, metavar="FILE", help="write the report to FILE")
+    report.add_argument("--exit-zero", action="store_true", help="exit 0 even when there are findings")
+    return parser
+
+
+def _load_config(args: argparse.Namespace) -> Config:
+    if args.config is not None:
+        return load_config_file(args.config)
+    if args.isolated:
+        return Config(root=Path.cwd())
+    return find_config(args.paths[0] if args.paths else Path.cwd())
+
+
+def _select_rules(args: argparse.Namespace, config: Config, rules: dict[str, type[Rule]]) -> dict[str, type[Rule]]:
+    command_line = Selection(
+        None,
+        select=_codes(args.select),
+        extend_select=_codes(args.extend_select) or (),
+        ignore=_codes(args.ignore) or (),
+    )
+    for pattern, selectors in config.per_file_ignores.items():
+        check_selectors(selectors, rules, f"`per-file-ignores` of {config.path} ({pattern!r})")
+    return resolve_rules(rules, [config.selection(), command_line])
+
+
+def _render(args: argparse.Namespace, report: output.LintReport) -> str:
+    fmt = args.format or ("full" if args.show_source else "concise")
+    text = output.render_statistics(report, fmt) if args.statistics else output.render(fmt, report)
+    if fmt in ("concise", "full") and not args.quiet:
+        if fmt == "full" and text:
+            text += "\n"
+        text += output.summary(report.findings) + "\n"
+    return text
+
+
+def _write(text: str, destination: Path | None) -> None:
+    if destination is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    try:
+        destination.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise _UsageError(f"cannot write {destination}: {exc.strerror or exc}") from exc
+
+
+def _check(argv: list[str]) -> int:
+    args = _check_parser().parse_args(argv)
+    all_rules = load_rules()
+    config = _load_config(args)
+    rules = _select_rules(args, config, all_rules)
+
+    # Imported here: `bnlint audit`, `--help` and `--version` need no parser.
+    from bnlint.engine import lint_files
+
+    paths = args.paths or [Path(".")]
+    found = discover(paths, config.exclude, config.root)
+    for message in found.errors:
+        _error(message)
+    result = lint_files(found.files, list(rules.values()))
+    findings = [
+        finding for finding in result.findings
+        if finding.code in rules and not per_file_ignored(config, finding.filename, finding.code)
+    ]
+    report = output.LintReport(findings, rules, result.files_checked, Path.cwd(), all_rules)
+    _write(_render(args, report), args.output_file)
+    if found.errors:
+        return EXIT_ERROR
+    return EXIT_FINDINGS if findings and not args.exit_zero else EXIT_CLEAN
+
+
+def _rule(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="bnlint rule", description="Show a rule's documentation.")
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument("code", nargs="?", metavar="CODE", help="a rule code (BN001) or name")
+    target.add_argument("--all", action="store_true", help="list every rule")
+    args = parser.parse_args(argv)
+    rules = load_rules()
+    if args.all:
+        code_width = max((len(code) for code in rules), default=0)
+        name_width = max((len(rule.NAME) for rule in rules.values()), default=0)
+        for code, rule in rules.items():
+            opt_in = "  (opt-in)" if rule.OPT_IN else ""
+            print(f"{code:<{code_width}}  {rule.NAME:<{name_width}}  {rule_summary(rule)}{opt_in}")
+        return EXIT_CLEAN
+    by_name = {rule.NAME: rule for rule in rules.values()}
+    rule = rules.get(args.code.upper()) or by_name.get(args.code)
+    if rule is None:
+        raise _UsageError(f"unknown rule `{args.code}` (`bnlint rule --all` lists them)")
+    print(f"# {rule.NAME} ({rule.CODE})\n")
+    if rule.OPT_IN:
+        print(f"This rule is opt-in: enable it with `--extend-select {rule.CODE}`.\n")
+    print(rule_doc(rule))
+    return EXIT_CLEAN
+
+
+def _audit(argv: list[str]) -> int:
+    try:
+        from bnlint.audit.cli import main as audit_main
+    except ImportError as exc:
+        _error(f"the runtime audit is not available: {exc}")
+        return EXIT_ERROR
+    return audit_main(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run bnlint with ``argv`` (default ``sys.argv[1:]``) and return the exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if args[:1] == ["audit"]:
+            return _audit(args[1:])
+        if args[:1] == ["rule"]:
+            return _rule(args[1:])
+        return _check(args[1:] if args[:1] == ["check"] else args)
+    except SystemExit as exc:  # argparse: --help, --version, or a usage error (already printed)
+        return exc.code if isinstance(exc.code, int) else EXIT_ERROR
+    except (ConfigError, RuleLoadError, _UsageError) as exc:
+        _error(str(exc))
+    except KeyboardInterrupt:
+        _error("interrupted")
+    except BrokenPipeError:
+        # The reader (``| head``) went away; stop quietly, without a traceback at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except Exception as exc:  # noqa: BLE001 - never show a traceback
+        print(f"bnlint: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+    return EXIT_ERROR
