@@ -188,9 +188,7 @@ class FileModel:
         if binding.kind == "import":
             return frozenset({canonical(self._absolute_import(binding.imported or ""))})
         if binding.kind in ("def", "class"):
-            qualname = binding.scope.qualname
-            prefix = f"{qualname}." if qualname else ""
-            return frozenset({self.full_name(prefix + binding.name)})
+            return frozenset({self.full_name(child_qualname(binding.scope, binding.name))})
         if binding.kind in ("assign", "with") and binding.value is not None and not binding.unpack:
             return self.resolve(binding.value, binding.scope, depth)
         if binding.kind == "param" and binding.param_index == 0:
@@ -280,6 +278,13 @@ class FileModel:
     def function_unit(self, function: "FunctionInfo") -> str:
         """Identity of a function of this file for the call graph."""
         return f"{self.path}::{function.qualname}"
+
+
+def child_qualname(parent: Scope, name: str) -> str:
+    """Python's ``__qualname__`` of a def or class named ``name`` defined in ``parent``."""
+    if parent.kind == "function":
+        return f"{parent.qualname}.<locals>.{name}"
+    return f"{parent.qualname}.{name}" if parent.qualname else name
 
 
 def _is_static(node: cst.CSTNode) -> bool:
@@ -385,10 +390,8 @@ class _Collector(cst.CSTVisitor):
         parent = self.scope
         if kind == "comprehension" or kind == "lambda":
             qualname = parent.qualname
-        elif parent.kind in ("function",):
-            qualname = f"{parent.qualname}.<locals>.{name}"
         else:
-            qualname = f"{parent.qualname}.{name}" if parent.qualname else name
+            qualname = child_qualname(parent, name)
         scope = Scope(kind, node, parent, qualname)
         self.scope = scope
         return scope

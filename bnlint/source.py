@@ -97,12 +97,36 @@ def parse(text: str) -> cst.Module:
     if "\x00" in text:
         row = text.count("\n", 0, text.index("\x00")) + 1
         raise SourceError("source contains a NUL byte", row, 1)
+    _refuse_pathological_nesting(text)
     try:
         return cst.parse_module(text)
     except cst.ParserSyntaxError as exc:
         raise _describe_syntax_error(text, exc) from None
     except RecursionError:
         raise SourceError("code is nested too deeply to parse") from None
+
+
+# libcst's parse time grows faster than quadratically with expression depth
+# (a 4,000-term ``a + a + ...`` takes 5 s, 20,000 terms several minutes);
+# CPython's parser takes milliseconds. Such code is generated, comes in long
+# lines, and holds no batch-norm logic worth minutes of parsing.
+_LONG_LINE = 2_000
+_MAX_DEPTH = 1_000
+
+
+def _refuse_pathological_nesting(text: str) -> None:
+    if max(map(len, text.splitlines()), default=0) <= _LONG_LINE:
+        return
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, RecursionError, MemoryError, ValueError):
+        return  # libcst will report it
+    stack: list[tuple[ast.AST, int, int]] = [(tree, 0, 1)]
+    while stack:
+        node, depth, row = stack.pop()
+        if depth > _MAX_DEPTH:
+            raise SourceError(f"expression nested more than {_MAX_DEPTH} levels deep; too deep to analyse", row, 1)
+        stack.extend((child, depth + 1, getattr(child, "lineno", row)) for child in ast.iter_child_nodes(node))
 
 
 _LIBCST_LOCATION = re.compile(r"error at (\d+):(\d+)")

@@ -1,0 +1,125 @@
+"""The engine on odd inputs: encodings, deep nesting, suppression comments, broken rule packages."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+
+import pytest
+
+from bnlint.engine import lint_files
+from bnlint.rule_loader import RuleLoadError, load_rules
+
+RULES = [rule for rule in load_rules().values() if not rule.OPT_IN]
+NHWC_BUG = (
+    "import tensorflow as tf\n"
+    "x = tf.placeholder(tf.float32, [None, 32, 32, 3])\n"
+    "mean, var = tf.nn.moments(x, axes=[0, 3])\n"
+)
+
+
+def _lint(tmp_path, name: str, data: bytes):
+    path = tmp_path / name
+    path.write_bytes(data)
+    return [(f.code, f.location.row, f.location.column, f.message) for f in lint_files([path], RULES).findings]
+
+
+def test_utf8_bom_and_crlf_are_read_like_python(tmp_path):
+    findings = _lint(tmp_path, "bom.py", b"\xef\xbb\xbf" + NHWC_BUG.replace("\n", "\r\n").encode())
+    assert [(code, row) for code, row, _col, _msg in findings] == [("BN003", 3)]
+
+
+def test_latin1_coding_cookie_is_honoured(tmp_path):
+    source = "# -*- coding: latin-1 -*-\n# caf\xe9\n" + NHWC_BUG
+    findings = _lint(tmp_path, "latin.py", source.encode("latin-1"))
+    assert [(code, row) for code, row, _col, _msg in findings] == [("BN003", 5)]
+
+
+def test_undecodable_bytes_are_one_bn000_with_their_position(tmp_path):
+    findings = _lint(tmp_path, "bad.py", NHWC_BUG.encode() + b"x = '\xff'\n")
+    assert findings == [("BN000", 4, 6, "cannot decode byte 0xff as utf-8")]
+
+
+def test_nul_byte_is_one_bn000(tmp_path):
+    findings = _lint(tmp_path, "nul.py", NHWC_BUG.encode() + b"\x00\n")
+    assert findings == [("BN000", 4, 1, "source contains a NUL byte")]
+
+
+def test_python2_code_gets_cpythons_message(tmp_path):
+    findings = _lint(tmp_path, "py2.py", b'import tensorflow as tf\nprint "mean", tf.nn.moments(x, [0])\n')
+    assert len(findings) == 1
+    code, row, _col, message = findings[0]
+    assert (code, row) == ("BN000", 2)
+    assert "Missing parentheses in call to 'print'" in message and "Python 2" in message
+
+
+@pytest.mark.parametrize("depth", [3000, 20000])
+def test_deeply_nested_expressions_do_not_crash_the_process(tmp_path, depth):
+    # libcst's native parser recurses on the C stack; on the main thread's 8 MB
+    # stack this chain kills the interpreter with a segmentation fault.
+    # Parsing such a chain with libcst also takes minutes; bnlint refuses it in milliseconds.
+    source = NHWC_BUG + "y = " + " + ".join(["a"] * depth) + "\n"
+    findings = _lint(tmp_path, "deep.py", source.encode())
+    assert [(code, row) for code, row, *_ in findings] == [("BN000", 4)]
+    assert "too deep to analyse" in findings[0][3]
+    assert sys.getrecursionlimit() < 20_000  # the big limit is confined to the worker thread
+
+
+def test_deep_expression_over_many_lines_is_still_analysed(tmp_path):
+    source = NHWC_BUG + "y = (\n" + " +\n".join(["a"] * 600) + "\n)\n"
+    assert [code for code, *_ in _lint(tmp_path, "tall.py", source.encode())] == ["BN003"]
+
+
+def test_file_level_noqa_skips_the_file_and_line_noqa_only_names_codes(tmp_path):
+    assert _lint(tmp_path, "skip.py", ("# bnlint: noqa\n" + NHWC_BUG).encode()) == []
+    one_code = NHWC_BUG.replace("axes=[0, 3])", "axes=[0, 3])  # noqa: BN001")
+    assert [code for code, *_ in _lint(tmp_path, "other.py", one_code.encode())] == ["BN003"]
+    in_string = NHWC_BUG + 'doc = "# noqa"\n'
+    assert [code for code, *_ in _lint(tmp_path, "str.py", in_string.encode())] == ["BN003"]
+
+
+def test_findings_in_strings_and_comments_are_not_findings(tmp_path):
+    source = textwrap.dedent('''
+        """Call tf.layers.batch_normalization(x, training=True) then opt.minimize(loss)."""
+        # mean, var = tf.nn.moments(x, axes=[0, 3])
+        EXAMPLE = "train_op = tf.train.AdamOptimizer().minimize(loss)"
+    ''')
+    assert _lint(tmp_path, "docs.py", source.encode()) == []
+
+
+def _write_package(root, name: str, modules: dict[str, str]):
+    package = root / name
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    for module, code in modules.items():
+        (package / f"{module}.py").write_text(textwrap.dedent(code))
+
+
+RULE_TEMPLATE = '''
+from bnlint.rule import Rule
+class R(Rule):
+    """Doc."""
+    CODE = "{code}"
+    NAME = "{name}"
+    def check(self, ctx):
+        return ()
+'''
+
+
+@pytest.mark.parametrize(
+    ("modules", "error"),
+    [
+        ({"a": RULE_TEMPLATE.format(code="BN100", name="one"), "b": RULE_TEMPLATE.format(code="BN100", name="two")},
+         "duplicate rule code BN100"),
+        ({"a": RULE_TEMPLATE.format(code="BN100", name="one"), "b": RULE_TEMPLATE.format(code="BN101", name="one")},
+         "duplicate rule name one"),
+        ({"a": "import does_not_exist\n"}, "failed to import"),
+        ({"a": RULE_TEMPLATE.format(code="BN100", name="NotKebab")}, "not kebab-case"),
+    ],
+)
+def test_broken_rule_packages_are_errors_not_skipped(tmp_path, monkeypatch, modules, error):
+    name = f"fake_rules_{abs(hash(error))}"
+    _write_package(tmp_path, name, modules)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(RuleLoadError, match=error):
+        load_rules(name)
