@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 import zipfile
@@ -26,6 +27,33 @@ def test_wheel_installs_every_rule_module_under_bnlint_rules(tmp_path):
     assert missing == []
     assert "bnlint/facts/batch_norm.py" in names and "bnlint/output/sarif.py" in names
     assert not any(name.startswith("rules/") for name in names)
+
+
+def test_a_regular_install_finds_its_rules(tmp_path):
+    """``pip install .`` (not editable): the installed package, not the checkout, provides the rules."""
+    wheels = tmp_path / "wheels"
+    target = tmp_path / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(wheels), str(ROOT)],
+        check=True, capture_output=True, text=True,
+    )
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target),
+         str(next(wheels.glob("bnlint-*.whl")))],
+        check=True, capture_output=True, text=True,
+    )
+    probe = (
+        "import bnlint, bnlint.rules\n"
+        "from bnlint.rule_loader import load_rules\n"
+        "print(bnlint.__file__)\n"
+        "print(sorted(load_rules()))\n"
+    )
+    env = {"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"}
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    installed_at, codes = result.stdout.splitlines()
+    assert installed_at.startswith(str(target))
+    assert set(ast.literal_eval(codes)) == set(load_rules())
 
 
 def test_linting_never_imports_tensorflow(tmp_path):
