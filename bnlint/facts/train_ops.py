@@ -17,7 +17,7 @@ import libcst as cst
 
 from bnlint import registry
 from bnlint.project import ProjectIndex
-from bnlint.semantic import CallSite, FileModel, Scope, call_argument, iter_names
+from bnlint.semantic import CallSite, FileModel, Scope, call_argument, child_nodes, iter_names
 
 UpdateKind = str  # "collection" | "layer_updates"
 COLLECTION = "collection"
@@ -139,7 +139,7 @@ def update_refs(file: FileModel, expr: cst.CSTNode, scope: Scope, _depth: int = 
             kinds.add(LAYER_UPDATES)
         if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
             continue
-        stack.extend(node.children)
+        stack.extend(child_nodes(node))
     return frozenset(kinds)
 
 
@@ -240,7 +240,7 @@ def _contains(root: cst.CSTNode, target: cst.CSTNode) -> bool:
         node = stack.pop()
         if node is target:
             return True
-        stack.extend(node.children)
+        stack.extend(child_nodes(node))
     return False
 
 
