@@ -13,7 +13,7 @@ from typing import Mapping, Sequence
 from bnlint.findings import Finding
 from bnlint.rule import Rule
 
-FORMATS = ("concise", "full", "json", "github", "sarif")
+FORMATS = ("concise", "full", "json", "github", "gitlab", "sarif")
 
 
 @dataclass(frozen=True)
