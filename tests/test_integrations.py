@@ -1,0 +1,87 @@
+"""bnlint where users run it: pre-commit, flake8, GitLab CI."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bnlint.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+NHWC_BUG = (
+    "import tensorflow as tf\n"
+    "x = tf.compat.v1.placeholder(tf.float32, [None, 32, 32, 3])\n"
+    "mean, var = tf.nn.moments(x, axes=[0, 3])\n"
+)
+UNHOOKED = (
+    "import tensorflow.compat.v1 as tf\n"
+    "h = tf.layers.batch_normalization(x, training=True)\n"
+    "train_op = tf.train.AdamOptimizer().minimize(loss)\n"
+)
+
+
+def _git(cwd: Path, *args: str) -> None:
+    subprocess.run(["git", "-c", "user.email=ci@example.invalid", "-c", "user.name=ci", *args],
+                   cwd=cwd, check=True, capture_output=True)
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is needed by pre-commit")
+def test_pre_commit_try_repo_fails_on_a_finding_and_passes_once_fixed(tmp_path):
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "train.py").write_text(NHWC_BUG)
+    _git(project, "init", "-q")
+    _git(project, "add", "train.py")
+    _git(project, "commit", "-qm", "init")
+    env = {**os.environ, "PRE_COMMIT_HOME": str(tmp_path / "pre-commit-home")}
+    command = [str(BIN / "pre-commit"), "try-repo", str(ROOT), "bnlint", "--all-files"]
+
+    failing = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True)
+    assert failing.returncode == 1, failing.stdout + failing.stderr
+    assert "train.py:3:13: BN003 Moments over axes [0, 3]" in failing.stdout
+
+    (project / "train.py").write_text(NHWC_BUG.replace("axes=[0, 3]", "axes=[0, 1, 2]"))
+    passing = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True)
+    assert passing.returncode == 0, passing.stdout + passing.stderr
+    assert "bnlint" in passing.stdout and "Passed" in passing.stdout
+
+
+def test_flake8_reports_single_file_findings_but_not_project_wide_ones(tmp_path):
+    (tmp_path / "moments.py").write_text(NHWC_BUG)
+    (tmp_path / "train.py").write_text(UNHOOKED)
+    result = subprocess.run([str(BIN / "flake8"), "--select", "BN", "moments.py", "train.py"],
+                            cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 1, result.stderr
+    assert result.stdout.splitlines() == [
+        "moments.py:3:13: BN003 Moments over axes [0, 3] reduce the channel axis 3 of NHWC features; "
+        "keep it out: [0, 1, 2]"
+    ]
+    # bnlint itself does report the project-wide BN001.
+    direct = subprocess.run([sys.executable, "-m", "bnlint", "train.py"], cwd=tmp_path, capture_output=True, text=True)
+    assert "train.py:3:12: BN001" in direct.stdout
+
+
+def test_flake8_lints_standard_input(tmp_path):
+    result = subprocess.run([str(BIN / "flake8"), "--select", "BN", "-"], input=NHWC_BUG,
+                            cwd=tmp_path, capture_output=True, text=True)
+    assert result.stdout.startswith("stdin:3:13: BN003 ")
+
+
+def test_gitlab_code_quality_report(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a.py").write_text(NHWC_BUG + NHWC_BUG.splitlines()[2] + "\n")
+    assert main(["--format", "gitlab", "a.py"]) == 1
+    issues = json.loads(capsys.readouterr().out)
+    assert [(i["check_name"], i["location"]["path"], i["location"]["lines"]["begin"], i["severity"])
+            for i in issues] == [("BN003 (moments-axes-mismatch)", "a.py", 3, "major"),
+                                 ("BN003 (moments-axes-mismatch)", "a.py", 4, "major")]
+    assert all(i["description"].startswith("BN003 Moments over axes") for i in issues)
+    # GitLab shows one issue per fingerprint: two findings need two fingerprints.
+    assert len({i["fingerprint"] for i in issues}) == 2
