@@ -3,7 +3,7 @@
 Directories are walked in sorted order, so a run is deterministic. Symbolic
 links to directories are not followed (as in ruff and git), which also rules
 out symlink loops. A path named on the command line is always linted, even
-when an ``exclude`` glob matches it or it does not end in ``.py``.
+when an ``exclude`` glob matches it or it does not end in ``.py`` or ``.ipynb``.
 """
 
 from __future__ import annotations
@@ -16,6 +16,9 @@ from typing import Iterable, Sequence
 from bnlint.config import path_matches
 
 # Directories no one wants linted: VCS metadata, virtual environments, build output, caches.
+# Python files and Jupyter notebooks (their code cells are linted as one module).
+LINTED_SUFFIXES = (".py", ".ipynb")
+
 SKIPPED_DIRS = frozenset({
     ".git", ".hg", ".svn", ".venv", "venv", "build", "dist", "__pycache__", "site-packages",
     "node_modules", ".tox", ".nox", ".bnlint_cache",
@@ -65,7 +68,7 @@ def _walk(directory: Path, exclude: Sequence[str], root: Path, found: Discovery)
         except OSError as exc:
             found.errors.append(f"{entry.path}: {_describe_os_error(exc)}")
             continue
-        is_file = not is_dir and entry.name.endswith(".py") and _is_file(entry)
+        is_file = not is_dir and entry.name.endswith(LINTED_SUFFIXES) and _is_file(entry)
         if is_dir:
             if not _skip_dir(entry, exclude, root):
                 _walk(Path(entry.path), exclude, root, found)

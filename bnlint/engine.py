@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -84,9 +84,10 @@ def _lint(files: Sequence[Path], rules: Sequence[type[Rule]]) -> LintResult:
         try:
             module = parse(source.text)
             model = FileModel(module, str(path), module_name_for(path))
+            model.cells = source.cells
         except SourceError as error:
             if not noqa.suppressed(PARSE_ERROR_CODE, error.row):
-                _add_parse_error(result, parse_error_rule, path, error)
+                _add_parse_error(result, parse_error_rule, path, error, source)
             continue
         except RecursionError:
             _add_parse_error(result, parse_error_rule, path, SourceError("code is nested too deeply to analyse"))
@@ -105,7 +106,7 @@ def _lint(files: Sequence[Path], rules: Sequence[type[Rule]]) -> LintResult:
             for report in reports:
                 finding = _finding(rule, item.model, report)
                 if not item.noqa.suppressed(finding.code, finding.noqa_row or finding.location.row):
-                    result.findings.append(finding)
+                    result.findings.append(in_cells(finding, item.source))
     result.findings.sort(key=Finding.sort_key)
     return result
 
@@ -127,11 +128,29 @@ def _finding(rule: Rule, model: FileModel, report: Report) -> Finding:
     )
 
 
-def _add_parse_error(result: LintResult, rule: type[Rule] | None, path: Path, error: SourceError) -> None:
+def in_cells(finding: Finding, source: SourceFile | None) -> Finding:
+    """A finding in a notebook, with rows counted within its code cell and the cell named."""
+    if source is None or source.cells is None:
+        return finding
+    cell, row = source.locate(finding.location.row)
+    end_cell, end_row = source.locate(finding.end_location.row)
+    if end_cell != cell:
+        end_row = row
+    return replace(
+        finding,
+        cell=cell,
+        location=Location(row, finding.location.column),
+        end_location=Location(end_row, finding.end_location.column),
+        noqa_row=row,
+    )
+
+
+def _add_parse_error(result: LintResult, rule: type[Rule] | None, path: Path, error: SourceError,
+                     source: SourceFile | None = None) -> None:
     if rule is None:
         return
     location = Location(max(error.row, 1), max(error.column, 1))
-    result.findings.append(
+    result.findings.append(in_cells(
         Finding(
             code=rule.CODE,
             name=rule.NAME,
@@ -141,5 +160,6 @@ def _add_parse_error(result: LintResult, rule: type[Rule] | None, path: Path, er
             end_location=location,
             severity=rule.SEVERITY,
             noqa_row=location.row,
-        )
-    )
+        ),
+        source,
+    ))

@@ -24,6 +24,7 @@ from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 
 from bnlint.findings import Location
 from bnlint.names import canonical
+from bnlint.notebook import CellMap
 
 ScopeKind = Literal["module", "class", "function", "lambda", "comprehension"]
 BindingKind = Literal["import", "def", "class", "assign", "param", "loop", "with", "other"]
@@ -130,6 +131,8 @@ class FileModel:
         self.call_by_node: dict[int, CallSite] = {}
         self._resolve_cache: dict[tuple[int, int], frozenset[str]] = {}
         self._positions = None
+        # Set by the engine for notebooks: maps rows of the joined cells back to cells.
+        self.cells: CellMap | None = None
         _Collector(self).collect()
 
     # --- names -----------------------------------------------------------------------
@@ -254,6 +257,15 @@ class FileModel:
 
     def line(self, node: cst.CSTNode) -> int:
         return self.span(node)[0].row
+
+    def place(self, node: cst.CSTNode, with_path: bool = False) -> str:
+        """Where a node is, for messages: ``line 12``, ``cell 3, line 2`` in a notebook, or ``model.py:12``."""
+        row = self.line(node)
+        name = self.path.replace("\\", "/").rsplit("/", 1)[-1]
+        if self.cells is not None:
+            cell, row = self.cells.locate(row)
+            return f"{name}:cell {cell}:{row}" if with_path else f"cell {cell}, line {row}"
+        return f"{name}:{row}" if with_path else f"line {row}"
 
     # --- queries -----------------------------------------------------------------------
 

@@ -18,6 +18,8 @@ from typing import Callable, TypeVar
 
 import libcst as cst
 
+from bnlint.notebook import NOTEBOOK_SUFFIX, CellMap, NotebookError, notebook_source
+
 _COOKIE = re.compile(rb"^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)")
 
 # libcst's native parser recurses on the C stack; deeply nested code (long
@@ -47,6 +49,14 @@ class SourceFile:
     text: str
     encoding: str
     has_bom: bool
+    # For a notebook: where each code cell starts in ``text`` (see ``bnlint.notebook``).
+    cells: CellMap | None = None
+
+    def locate(self, row: int) -> tuple[int | None, int]:
+        """(notebook cell or None, row within it) of a row of ``text``."""
+        if self.cells is None:
+            return None, row
+        return self.cells.locate(row)
 
 
 def detect_encoding(data: bytes) -> tuple[str, bool]:
@@ -89,6 +99,12 @@ def read_source(path: Path) -> SourceFile:
         raise SourceError("is a directory, not a file") from None
     except OSError as exc:
         raise SourceError(f"cannot read file: {exc.strerror or exc}") from None
+    if path.suffix == NOTEBOOK_SUFFIX:
+        try:
+            text, cells = notebook_source(data)
+        except NotebookError as exc:
+            raise SourceError(str(exc)) from None
+        return SourceFile(path=path, text=text, encoding="utf-8", has_bom=False, cells=cells)
     return decode(path, data)
 
 

@@ -267,8 +267,7 @@ class _Problem:
 
     def message(self, here: FileModel) -> str:
         first = self.batch_norms[0]
-        where = f"line {first.file.line(first.site.node)}" if first.file is here \
-            else f"{_short_path(first.file.path)}:{first.file.line(first.site.node)}"
+        where = first.file.place(first.site.node, with_path=first.file is not here)
         keras = first.api.updates == "layer_updates"
         what = f"Keras layer `{first.display()}`" if keras else f"`{first.display()}`"
         what += f" ({where})"
@@ -281,10 +280,6 @@ class _Problem:
         if keras:
             message += f"; Keras layers keep them in `{first.display()}.updates`, not in UPDATE_OPS"
         return message
-
-
-def _short_path(path: str) -> str:
-    return path.replace("\\", "/").rsplit("/", 1)[-1]
 
 
 def _needs_hook(bn: BatchNormSite) -> bool:

@@ -181,7 +181,7 @@ def bn(x, is_training, decay=0.99):
                     yield Report(
                         creation,
                         f"`{_short(file.code(creation))}` updates moving statistics whichever branch of "
-                        f"`{cond_text}` (line {file.line(site.node)}) runs: it is built outside {branch.label} "
+                        f"`{cond_text}` ({file.place(site.node)}) runs: it is built outside {branch.label} "
                         f"and only {how} there",
                         related=((file, site.node),),
                     )

@@ -1,0 +1,79 @@
+"""Jupyter notebooks as Python source: code cells joined in order, positions mapped back.
+
+A notebook runs top to bottom, so its code cells are linted as one module: a
+batch norm built in one cell and a train op built in a later one are judged
+together. IPython syntax (``%magic``, ``%%cell magic``, ``!shell``, ``obj?``)
+is blanked out line for line, so every other line keeps its position.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from bisect import bisect_right
+from dataclasses import dataclass, field
+
+NOTEBOOK_SUFFIX = ".ipynb"
+_IPYTHON_LINE = re.compile(r"^\s*(%|!|\?)|^\s*[\w.]+\?\??\s*$")
+
+
+class NotebookError(ValueError):
+    """The file is not a notebook bnlint can read (invalid JSON, unknown nbformat)."""
+
+
+@dataclass
+class CellMap:
+    """Where each code cell starts in the joined source."""
+
+    # 1-based row in the joined source where each code cell starts, and its 1-based number.
+    starts: list[int] = field(default_factory=list)
+    numbers: list[int] = field(default_factory=list)
+
+    def locate(self, row: int) -> tuple[int, int]:
+        """(cell number, row within the cell) of a row of the joined source."""
+        index = max(bisect_right(self.starts, row) - 1, 0)
+        return self.numbers[index], row - self.starts[index] + 1
+
+
+def notebook_source(data: bytes) -> tuple[str, CellMap]:
+    """The Python source of a notebook's code cells and the map back to cells."""
+    try:
+        document = json.loads(data.decode("utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        raise NotebookError(f"notebook is not UTF-8: {exc.reason}") from None
+    except json.JSONDecodeError as exc:
+        raise NotebookError(f"notebook is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    if not isinstance(document, dict) or not isinstance(document.get("cells"), list):
+        version = document.get("nbformat") if isinstance(document, dict) else None
+        raise NotebookError(f"unsupported notebook format (nbformat {version!r}; bnlint reads nbformat 4)")
+    if document.get("nbformat") != 4:
+        raise NotebookError(f"unsupported notebook format (nbformat {document.get('nbformat')!r}; bnlint reads nbformat 4)")
+    lines: list[str] = []
+    cells = CellMap()
+    code_number = 0
+    for cell in document["cells"]:
+        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
+            continue
+        code_number += 1
+        source = cell.get("source", "")
+        text = "".join(source) if isinstance(source, list) else str(source)
+        cell_lines = text.splitlines() or [""]
+        cells.starts.append(len(lines) + 1)
+        cells.numbers.append(code_number)
+        if cell_lines[0].lstrip().startswith("%%"):
+            # A cell magic makes the whole cell non-Python (%%bash, %%writefile, ...).
+            lines.extend("" for _ in cell_lines)
+            continue
+        lines.extend("" if _IPYTHON_LINE.match(line) else line for line in cell_lines)
+    return "\n".join(lines) + "\n", cells
+
+
+def code_cell_sources(data: bytes) -> list[str]:
+    """The source text of each code cell, in order (used when writing fixes back)."""
+    document = json.loads(data.decode("utf-8-sig"))
+    out = []
+    for cell in document.get("cells", []):
+        if isinstance(cell, dict) and cell.get("cell_type") == "code":
+            source = cell.get("source", "")
+            out.append("".join(source) if isinstance(source, list) else str(source))
+    return out

@@ -1,0 +1,61 @@
+"""Jupyter notebooks: code cells linted as one program, findings named by cell."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from bnlint.cli import main
+
+FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "notebooks" / "unhooked_training.ipynb"
+
+
+def _notebook(cells: list[str], nbformat: int = 4) -> str:
+    return json.dumps({
+        "cells": [{"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": source}
+                  for source in cells],
+        "metadata": {}, "nbformat": nbformat, "nbformat_minor": 5,
+    })
+
+
+def test_bn_in_one_cell_and_train_op_in_a_later_cell_are_judged_together(capsys):
+    # Cell numbers count code cells; magics and shell escapes keep every other line in place.
+    assert main([str(FIXTURE)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == (
+        f"{FIXTURE}:cell 5:3:12: BN001 Train op does not run the moving-average updates of "
+        "`tf.layers.batch_normalization` (cell 3, line 3)"
+    )
+
+
+def test_json_names_the_cell(capsys):
+    main(["--format", "json", str(FIXTURE)])
+    finding = json.loads(capsys.readouterr().out)[0]
+    assert (finding["cell"], finding["location"], finding["code"]) == (5, {"row": 3, "column": 12}, "BN001")
+
+
+def test_notebooks_are_found_in_directories(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "nb.ipynb").write_text(_notebook([
+        "import tensorflow as tf\n",
+        "x = tf.placeholder(tf.float32, [None, 8, 8, 3])\nmean, var = tf.nn.moments(x, [0, 3])\n",
+    ]))
+    assert main(["."]) == 1
+    assert capsys.readouterr().out.startswith("nb.ipynb:cell 2:2:13: BN003 ")
+
+
+def test_a_syntax_error_in_a_cell_is_located_in_that_cell(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "nb.ipynb").write_text(_notebook(["import tensorflow as tf\n", "x = tf.nn.moments(\n"]))
+    assert main(["nb.ipynb"]) == 1
+    assert capsys.readouterr().out.startswith("nb.ipynb:cell 2:1:")
+
+
+def test_broken_notebooks_are_one_bn000_each_not_a_crash(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "invalid.ipynb").write_text('{"cells": [')
+    (tmp_path / "old.ipynb").write_text(json.dumps({"worksheets": [], "nbformat": 3}))
+    assert main(["."]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("invalid.ipynb:1:1: BN000 notebook is not valid JSON")
+    assert out[1] == "old.ipynb:1:1: BN000 unsupported notebook format (nbformat 3; bnlint reads nbformat 4)"
