@@ -129,8 +129,6 @@ class FileModel:
         self.class_bases: dict[str, list[cst.Arg]] = {}
         self.class_scopes: dict[str, Scope] = {}
         self.call_by_node: dict[int, CallSite] = {}
-        # Every module name the file imports (absolute), for the cache's dependency graph.
-        self.imports: set[str] = set()
         self._resolve_cache: dict[tuple[int, int], frozenset[str]] = {}
         self._positions = None
         # Set by the engine for notebooks: maps rows of the joined cells back to cells.
@@ -559,7 +557,6 @@ class _Collector:
     def visit_Import(self, node: cst.Import) -> None:
         for alias in node.names:
             full = _attribute_dotted(alias.name)
-            self.model.imports.add(full)
             if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
                 self._bind(alias.asname.name.value, "import", node, imported=full)
             else:
@@ -580,7 +577,6 @@ class _Collector:
                 full = f"{base}.{name}"
             local = alias.asname.name.value if alias.asname is not None and isinstance(alias.asname.name, cst.Name) else name
             self._bind(local, "import", node, imported=full)
-            self.model.imports.add(self.model._absolute_import(full))
 
     def visit_Assign(self, node: cst.Assign) -> None:
         names: list[str] = []
