@@ -48,6 +48,9 @@ def load_rules(package: str = "bnlint.rules") -> dict[str, type[Rule]]:
             raise RuleLoadError(f"duplicate rule code {rule.CODE} in {module_name} and {rules[rule.CODE].__module__}")
         if rule.NAME in names:
             raise RuleLoadError(f"duplicate rule name {rule.NAME} ({rule.CODE} and {names[rule.NAME]})")
+        if not rule.TOKENS and rule.CODE != "BN000":
+            # Without tokens the pre-filter must parse every file for this rule.
+            raise RuleLoadError(f"{module_name}: rule {rule.CODE} declares no TOKENS")
         if not rule.__doc__:
             raise RuleLoadError(f"{module_name}: rule {rule.CODE} has no documentation")
         rules[rule.CODE] = rule

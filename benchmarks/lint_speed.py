@@ -1,0 +1,177 @@
+"""How fast bnlint lints a real TensorFlow codebase, against its peers and its floor.
+
+Usage:
+    python benchmarks/lint_speed.py [CORPUS_DIR]
+
+Without CORPUS_DIR the script builds the reference corpus once under
+``benchmarks/.corpus/``: the ``.py`` files of the tf-models-official 2.20.0,
+tensor2tensor 1.15.7, tf-slim 1.1.0 and tflearn 0.5.0 distributions
+(``pip download --no-deps``, unpacked). It prints, each measured in a fresh
+process where time or memory is concerned:
+
+- files, lines, bytes, and how many files the token pre-filter skips;
+- cold wall time (no cache) and peak memory;
+- warm wall time (cache, nothing changed) and after touching one file;
+- ruff ``--select ALL --no-cache`` on the same files when ruff is installed,
+  bare ``libcst.parse_module`` and ``ast.parse`` of the files bnlint parses,
+  and bnlint's ratio to each;
+- whether findings are identical with and without the cache and the pre-filter.
+
+Speed is reported here, never asserted by a test.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+CORPUS = HERE / ".corpus"
+PACKAGES = ("tf-models-official==2.20.0", "tensor2tensor==1.15.7", "tf-slim==1.1.0", "tflearn==0.5.0")
+
+
+def build_corpus(target: Path) -> Path:
+    """Download and unpack the reference distributions (once)."""
+    source = target / "src"
+    if source.exists() and any(source.rglob("*.py")):
+        return source
+    wheels = target / "dist"
+    wheels.mkdir(parents=True, exist_ok=True)
+    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "-d", str(wheels), *PACKAGES],
+                   check=True)
+    source.mkdir(parents=True, exist_ok=True)
+    for archive in wheels.iterdir():
+        if archive.suffix == ".whl":
+            with zipfile.ZipFile(archive) as zf:
+                zf.extractall(source)
+        elif archive.name.endswith(".tar.gz"):
+            with tarfile.open(archive) as tf:
+                tf.extractall(source, filter="data")
+    return source
+
+
+def _child(code: str) -> dict:
+    """Run ``code`` in a fresh interpreter; it prints one JSON object. Adds wall time and peak RSS."""
+    probe = (
+        "import json, resource, time, sys\n"
+        f"sys.path.insert(0, {str(ROOT)!r})\n"
+        "start = time.perf_counter()\n"
+        f"{code}\n"
+        "out['wall'] = time.perf_counter() - start\n"
+        "out['peak_mb'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
+        "print(json.dumps(out))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+LINT = """
+from pathlib import Path
+from bnlint.engine import lint_files
+from bnlint.rule_loader import load_rules
+files = sorted(Path({corpus!r}).rglob('*.py'))
+rules = [r for r in load_rules().values() if not r.OPT_IN]
+{prefilter}
+result = lint_files(files, rules)
+out = {{'files_parsed': result.files_parsed,
+        'findings': sorted([f.filename, f.location.row, f.code] for f in result.findings)}}
+"""
+
+INCREMENTAL = """
+from pathlib import Path
+from bnlint.incremental import lint_incremental
+from bnlint.rule_loader import load_rules
+files = sorted(Path({corpus!r}).rglob('*.py'))
+rules = [r for r in load_rules().values() if not r.OPT_IN]
+result = lint_incremental(files, rules, Path({cache!r}))
+out = {{'files_parsed': result.files_parsed,
+        'findings': sorted([f.filename, f.location.row, f.code] for f in result.findings)}}
+"""
+
+PARSE = """
+from pathlib import Path
+from bnlint.engine import token_pattern
+from bnlint.rule_loader import load_rules
+import {module}
+pattern = token_pattern([r for r in load_rules().values() if not r.OPT_IN and r.CODE != 'BN000'])
+files = [p for p in sorted(Path({corpus!r}).rglob('*.py'))]
+texts = [p.read_text(encoding='utf-8', errors='replace') for p in files]
+texts = [t for t in texts if pattern is None or pattern.search(t)]
+start = time.perf_counter()
+ok = 0
+for text in texts:
+    try:
+        {call}(text); ok += 1
+    except Exception:
+        pass
+out = {{'parsed': ok, 'parse_only': time.perf_counter() - start}}
+"""
+
+
+def main() -> int:
+    corpus = Path(sys.argv[1]) if len(sys.argv) > 1 else build_corpus(CORPUS)
+    files = sorted(corpus.rglob("*.py"))
+    data = [p.read_bytes() for p in files]
+    print(f"corpus: {corpus}")
+    lines = sum(d.count(b"\n") for d in data)
+    print(f"files: {len(files)}, lines: {lines:,}, bytes: {sum(map(len, data)):,}")
+
+    cold = _child(LINT.format(corpus=str(corpus), prefilter=""))
+    skipped = len(files) - cold["files_parsed"]
+    print(f"pre-filter: {cold['files_parsed']} files parsed, {skipped} skipped")
+    print(f"cold run (no cache): {cold['wall']:.2f} s, peak memory {cold['peak_mb']:.0f} MB, "
+          f"{len(cold['findings'])} findings")
+
+    no_filter = _child(LINT.format(corpus=str(corpus),
+                                   prefilter="import bnlint.engine as e; e.token_pattern = lambda rules: None"))
+    print(f"without pre-filter: {no_filter['wall']:.2f} s ({no_filter['files_parsed']} files parsed)")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        cache = Path(tmp) / "cache"
+        first = _child(INCREMENTAL.format(corpus=str(corpus), cache=str(cache)))
+        warm = _child(INCREMENTAL.format(corpus=str(corpus), cache=str(cache)))
+        touched = next(p for p in files if b"batch_norm" in p.read_bytes())
+        original = touched.read_bytes()
+        try:
+            touched.write_bytes(original + b"\n# touched by lint_speed.py\n")
+            after_touch = _child(INCREMENTAL.format(corpus=str(corpus), cache=str(cache)))
+        finally:
+            touched.write_bytes(original)
+    print(f"cache fill: {first['wall']:.2f} s; warm run (nothing changed): {warm['wall']:.2f} s, "
+          f"{warm['files_parsed']} files parsed")
+    print(f"after touching {touched.relative_to(corpus)}: {after_touch['wall']:.2f} s, "
+          f"{after_touch['files_parsed']} files parsed")
+
+    same = cold["findings"] == no_filter["findings"] == first["findings"] == warm["findings"]
+    print(f"findings identical (cold, no pre-filter, cache fill, warm): {same}")
+
+    libcst = _child(PARSE.format(corpus=str(corpus), module="libcst", call="libcst.parse_module"))
+    ast = _child(PARSE.format(corpus=str(corpus), module="ast", call="ast.parse"))
+    print(f"libcst.parse_module of the {libcst['parsed']} files bnlint reads: {libcst['parse_only']:.2f} s "
+          f"-> bnlint cold / libcst parse = {cold['wall'] / libcst['parse_only']:.2f}")
+    print(f"ast.parse of the same files: {ast['parse_only']:.2f} s "
+          f"-> bnlint cold / ast parse = {cold['wall'] / ast['parse_only']:.2f}")
+
+    ruff = shutil.which("ruff")
+    if ruff:
+        start = time.perf_counter()
+        subprocess.run([ruff, "check", "--no-cache", "--select", "ALL", "--exit-zero", "--quiet", str(corpus)],
+                       capture_output=True)
+        ruff_wall = time.perf_counter() - start
+        print(f"ruff check --select ALL --no-cache: {ruff_wall:.2f} s -> bnlint cold / ruff = "
+              f"{cold['wall'] / ruff_wall:.2f}")
+    else:
+        print("ruff: not installed (pip install ruff to compare)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
