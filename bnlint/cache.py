@@ -23,6 +23,7 @@ from typing import Iterable, Mapping
 
 import bnlint
 from bnlint.findings import Edit, Finding, Fix, Location
+from bnlint.import_graph import connected, import_graph
 from bnlint.rule import Rule
 
 CACHE_DIR_NAME = ".bnlint_cache"
@@ -97,38 +98,11 @@ def dirty_files(current: Mapping[str, FileEntry], cached: Mapping[str, FileEntry
     removed = set(cached) - set(current)
     if not changed and not removed:
         return set()
-    graph = _import_graph(current, cached, removed)
-    seeds = changed | {name for name in graph if graph[name] & removed}
-    dirty: set[str] = set()
-    stack = list(seeds)
-    while stack:
-        name = stack.pop()
-        if name in dirty or name not in current:
-            continue
-        dirty.add(name)
-        stack.extend(graph.get(name, ()))
-    return dirty
-
-
-def _import_graph(current: Mapping[str, FileEntry], cached: Mapping[str, FileEntry],
-                  removed: set[str]) -> dict[str, set[str]]:
-    """Undirected edges between files where one imports a module the other defines."""
+    # Removed files stay in the graph so that their importers are linted again.
     entries = {**{name: cached[name] for name in removed}, **current}
-    by_module: dict[str, set[str]] = {}
-    for name, entry in entries.items():
-        if entry.module:
-            by_module.setdefault(entry.module, set()).add(name)
-    graph: dict[str, set[str]] = {name: set() for name in entries}
-    for name, entry in entries.items():
-        for imported in entry.imports:
-            for module, files in by_module.items():
-                # ``import pkg`` reaches ``pkg.model``; ``from pkg.model import f`` reaches ``pkg.model``.
-                if imported == module or imported.startswith(module + ".") or module.startswith(imported + "."):
-                    for other in files:
-                        if other != name:
-                            graph[name].add(other)
-                            graph[other].add(name)
-    return graph
+    graph = import_graph({name: e.module for name, e in entries.items()},
+                         {name: e.imports for name, e in entries.items()})
+    return connected(graph, changed | removed) & set(current)
 
 
 def finding_to_dict(finding: Finding) -> dict:

@@ -2,39 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Sequence
 
 from bnlint.cache import ResultCache, FileEntry, dirty_files, file_digest, finding_from_dict, finding_to_dict, run_key
 from bnlint.engine import LintResult, lint_files
 from bnlint.findings import Finding
+from bnlint.import_graph import imports_of
 from bnlint.project import module_name_for
 from bnlint.rule import Rule
-
-# ``import a.b [as c], d`` and ``from [.]a.b import ...``; a regex, not a parse: unchanged
-# files must not be parsed, and over-approximating an edge only costs a re-lint.
-_IMPORT = re.compile(r"^[ \t]*import[ \t]+([\w. \t,]+)", re.M)
-_FROM = re.compile(r"^[ \t]*from[ \t]+(\.*)([\w.]*)[ \t]+import\b", re.M)
-
-
-def imports_of(text: str, module: str, is_package: bool) -> list[str]:
-    """Absolute module names a source text imports (relative imports resolved against ``module``)."""
-    names: set[str] = set()
-    for match in _IMPORT.finditer(text):
-        for part in match.group(1).split(","):
-            name = part.split(" as ")[0].strip().split()[0] if part.strip() else ""
-            if name:
-                names.add(name)
-    package = module.split(".") if is_package else module.split(".")[:-1]
-    for match in _FROM.finditer(text):
-        dots, name = match.group(1), match.group(2)
-        if not dots:
-            names.add(name)
-            continue
-        base = package[: len(package) - (len(dots) - 1)] if len(dots) - 1 <= len(package) else []
-        names.add(".".join([*base, name] if name else base))
-    return sorted(n for n in names if n)
 
 
 def lint_incremental(files: Sequence[Path], rules: Sequence[type[Rule]], cache_dir: Path) -> LintResult:
