@@ -98,10 +98,13 @@ def dirty_files(current: Mapping[str, FileEntry], cached: Mapping[str, FileEntry
     removed = set(cached) - set(current)
     if not changed and not removed:
         return set()
-    # Removed files stay in the graph so that their importers are linted again.
-    entries = {**{name: cached[name] for name in removed}, **current}
-    graph = import_graph({name: e.module for name, e in entries.items()},
-                         {name: e.imports for name, e in entries.items()})
+    # Old edges count as much as new ones: a file that stopped importing a changed
+    # file may have lost a finding that depended on it.
+    old = import_graph({name: e.module for name, e in cached.items()},
+                       {name: e.imports for name, e in cached.items()})
+    new = import_graph({name: e.module for name, e in current.items()},
+                       {name: e.imports for name, e in current.items()})
+    graph = {name: old.get(name, set()) | new.get(name, set()) for name in {*old, *new}}
     return connected(graph, changed | removed) & set(current)
 
 

@@ -15,10 +15,26 @@ parsing files whose findings are already known.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Iterable, Mapping
+
+from bnlint.project import module_name_for
 
 _IMPORT = re.compile(r"^[ \t]*import[ \t]+([\w. \t,]+)", re.M)
 _FROM = re.compile(r"^[ \t]*from[ \t]+(\.*)([\w.]*)[ \t]+import[ \t]+(\([^)]*\)|[^\n#;]*)", re.M)
+
+
+def graph_inputs(path: Path, text: str, relevant: re.Pattern[str] | None) -> tuple[str, list[str]]:
+    """(module name, imports) of a file for the graph; a file the pre-filter skips has neither.
+
+    Only parsed files take part in the project index, so only they can link
+    other files: leaving the rest out keeps package ``__init__`` files from
+    joining everything into one group.
+    """
+    if relevant is not None and not relevant.search(text):
+        return "", []
+    module = module_name_for(path)
+    return module, imports_of(text, module, path.name == "__init__.py")
 
 
 def imports_of(text: str, module: str, is_package: bool) -> list[str]:

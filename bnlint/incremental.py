@@ -6,16 +6,16 @@ from pathlib import Path
 from typing import Sequence
 
 from bnlint.cache import ResultCache, FileEntry, dirty_files, file_digest, finding_from_dict, finding_to_dict, run_key
-from bnlint.engine import LintResult, lint_files
+from bnlint.engine import PARSE_ERROR_CODE, LintResult, lint_files, token_pattern
 from bnlint.findings import Finding
-from bnlint.import_graph import imports_of
-from bnlint.project import module_name_for
+from bnlint.import_graph import graph_inputs
 from bnlint.rule import Rule
 
 
 def lint_incremental(files: Sequence[Path], rules: Sequence[type[Rule]], cache_dir: Path) -> LintResult:
     """Lint ``files`` like ``lint_files``, reusing cached findings of files untouched by any change."""
     cache = ResultCache(cache_dir, run_key(rules))
+    relevant = token_pattern([rule for rule in rules if rule.CODE != PARSE_ERROR_CODE])
     current: dict[str, FileEntry] = {}
     for path in files:
         try:
@@ -24,9 +24,8 @@ def lint_incremental(files: Sequence[Path], rules: Sequence[type[Rule]], cache_d
             # Unreadable files are always linted again (the engine reports them).
             current[str(path)] = FileEntry(digest=f"unreadable:{exc.errno}:{id(path)}")
             continue
-        module = module_name_for(path)
-        text = data.decode("utf-8", "replace")
-        current[str(path)] = FileEntry(file_digest(data), module, imports_of(text, module, path.name == "__init__.py"))
+        module, imports = graph_inputs(path, data.decode("utf-8", "replace"), relevant)
+        current[str(path)] = FileEntry(file_digest(data), module, imports)
     dirty = dirty_files(current, cache.entries)
     result = lint_files([path for path in files if str(path) in dirty], rules) if dirty else LintResult()
     fresh: dict[str, list[Finding]] = {}

@@ -13,10 +13,9 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Sequence
 
-from bnlint.engine import LintResult, lint_files
+from bnlint.engine import PARSE_ERROR_CODE, LintResult, lint_files, token_pattern
 from bnlint.findings import Finding
-from bnlint.import_graph import components, import_graph, imports_of
-from bnlint.project import module_name_for
+from bnlint.import_graph import components, graph_inputs, import_graph
 from bnlint.rule import Rule
 
 # Below this many files, starting workers costs more than it saves.
@@ -35,6 +34,7 @@ def lint_parallel(files: Sequence[Path], rules: Sequence[type[Rule]], jobs: int)
     """Lint ``files`` with up to ``jobs`` processes; same findings as ``lint_files``."""
     if jobs <= 1 or len(files) < jobs * _MIN_FILES_PER_JOB:
         return lint_files(files, rules)
+    relevant = token_pattern([rule for rule in rules if rule.CODE != PARSE_ERROR_CODE])
     modules: dict[str, str] = {}
     imports: dict[str, list[str]] = {}
     sizes: dict[str, int] = {}
@@ -44,8 +44,7 @@ def lint_parallel(files: Sequence[Path], rules: Sequence[type[Rule]], jobs: int)
             data = path.read_bytes()
         except OSError:
             data = b""
-        modules[name] = module_name_for(path)
-        imports[name] = imports_of(data.decode("utf-8", "replace"), modules[name], path.name == "__init__.py")
+        modules[name], imports[name] = graph_inputs(path, data.decode("utf-8", "replace"), relevant)
         sizes[name] = len(data)
     groups = components(import_graph(modules, imports))
     batches = _balance(groups, sizes, jobs * 4)

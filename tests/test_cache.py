@@ -112,3 +112,27 @@ def test_a_corrupt_cache_file_is_ignored(tmp_path):
     for path in cache.glob("*.json"):
         path.write_text("{not json")
     assert _summary(lint_incremental(files, RULES, cache)) == [("other.py", 3, "BN003"), ("train.py", 5, "BN001")]
+
+
+def test_a_file_that_stops_importing_another_still_re_lints_it(tmp_path):
+    # optim.py is unchanged, but its only caller stops hooking (and calling) it:
+    # its train op is now judged on its own, and its BN001 appears.
+    (tmp_path / "optim.py").write_text(
+        "import tensorflow.compat.v1 as tf\n"
+        "def make_train_op(x):\n"
+        "    loss = tf.reduce_mean(tf.layers.batch_normalization(x, training=True))\n"
+        "    return tf.train.AdamOptimizer().minimize(loss)\n"
+    )
+    (tmp_path / "train.py").write_text(
+        "import tensorflow.compat.v1 as tf\n"
+        "from optim import make_train_op\n"
+        "def main(x):\n"
+        "    with tf.control_dependencies(tf.get_collection(tf.GraphKeys.UPDATE_OPS)):\n"
+        "        return make_train_op(x)\n"
+    )
+    files = sorted(tmp_path.glob("*.py"))
+    cache = tmp_path / ".bnlint_cache"
+    assert _summary(lint_incremental(files, RULES, cache)) == []
+    (tmp_path / "train.py").write_text("import tensorflow.compat.v1 as tf\ndef main(x):\n    return tf.identity(x)\n")
+    result = lint_incremental(files, RULES, cache)
+    assert _summary(result) == _summary(lint_files(files, RULES)) == [("optim.py", 4, "BN001")]
