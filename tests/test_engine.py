@@ -101,6 +101,7 @@ class R(Rule):
     """Doc."""
     CODE = "{code}"
     NAME = "{name}"
+    TOKENS = ("batch_norm",)
     def check(self, ctx):
         return ()
 '''
@@ -115,6 +116,8 @@ class R(Rule):
          "duplicate rule name one"),
         ({"a": "import does_not_exist\n"}, "failed to import"),
         ({"a": RULE_TEMPLATE.format(code="BN100", name="NotKebab")}, "not kebab-case"),
+        ({"a": RULE_TEMPLATE.format(code="BN100", name="one").replace('TOKENS = ("batch_norm",)', "")},
+         "declares no TOKENS"),
     ],
 )
 def test_broken_rule_packages_are_errors_not_skipped(tmp_path, monkeypatch, modules, error):
