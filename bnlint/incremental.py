@@ -6,13 +6,15 @@ from pathlib import Path
 from typing import Sequence
 
 from bnlint.cache import ResultCache, FileEntry, dirty_files, file_digest, finding_from_dict, finding_to_dict, run_key
-from bnlint.engine import PARSE_ERROR_CODE, LintResult, lint_files, token_pattern
+from bnlint.engine import PARSE_ERROR_CODE, LintResult, token_pattern
 from bnlint.findings import Finding
 from bnlint.import_graph import graph_inputs
+from bnlint.parallel import lint_parallel
 from bnlint.rule import Rule
 
 
-def lint_incremental(files: Sequence[Path], rules: Sequence[type[Rule]], cache_dir: Path) -> LintResult:
+def lint_incremental(files: Sequence[Path], rules: Sequence[type[Rule]], cache_dir: Path,
+                     jobs: int = 1) -> LintResult:
     """Lint ``files`` like ``lint_files``, reusing cached findings of files untouched by any change."""
     cache = ResultCache(cache_dir, run_key(rules))
     relevant = token_pattern([rule for rule in rules if rule.CODE != PARSE_ERROR_CODE])
@@ -27,7 +29,8 @@ def lint_incremental(files: Sequence[Path], rules: Sequence[type[Rule]], cache_d
         module, imports = graph_inputs(path, data.decode("utf-8", "replace"), relevant)
         current[str(path)] = FileEntry(file_digest(data), module, imports)
     dirty = dirty_files(current, cache.entries)
-    result = lint_files([path for path in files if str(path) in dirty], rules) if dirty else LintResult()
+    to_lint = [path for path in files if str(path) in dirty]
+    result = lint_parallel(to_lint, rules, jobs) if to_lint else LintResult()
     fresh: dict[str, list[Finding]] = {}
     for finding in result.findings:
         fresh.setdefault(finding.filename, []).append(finding)
