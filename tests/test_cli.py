@@ -355,8 +355,7 @@ def test_unexpected_exception_is_one_line_not_a_traceback(monkeypatch, capsys, t
     def boom(files, rules):
         raise RuntimeError("boom")
 
-    # Every lint (cached or not, one job or many) goes through the parallel driver.
-    monkeypatch.setattr(importlib.import_module("bnlint.parallel"), "lint_files", boom)
+    monkeypatch.setattr(importlib.import_module("bnlint.engine"), "lint_files", boom)
     tree(**{"t.py": MOMENTS})
     assert run(capsys, "t.py") == (2, "", "bnlint: internal error: RuntimeError: boom\n")
 
