@@ -17,6 +17,8 @@ from bnlint import output
 from bnlint.config import Config, ConfigError, Selection, check_selectors, find_config, load_config_file
 from bnlint.config import per_file_ignored, resolve_rules
 from bnlint.discovery import discover
+from bnlint.output.style import wants_color
+from bnlint.progress import progress_for
 from bnlint.rule import Rule, rule_doc, rule_summary
 from bnlint.rule_loader import RuleLoadError, load_rules
 
@@ -77,7 +79,49 @@ def _check_parser() -> argparse.ArgumentParser:
     report.add_argument("-q", "--quiet", action="store_true", help="leave out the summary line")
     report.add_argument("-o", "--output-file", type=Path, metavar="FILE", help="write the report to FILE")
     report.add_argument("--exit-zero", action="store_true", help="exit 0 even when there are findings")
+    speed = parser.add_argument_group("speed")
+    speed.add_argument("--no-cache", action="store_true", help="lint everything again; neither read nor write the cache")
+    speed.add_argument("--cache-dir", type=Path, metavar="DIR",
+                       help="where to keep the result cache (default: .bnlint_cache beside the configuration)")
+    speed.add_argument("-j", "--jobs", type=_positive_int, metavar="N",
+                       help="worker processes (default: all cores)")
+    fixing = parser.add_argument_group("fixes")
+    fixing.add_argument("--fix", action="store_true", help="apply safe fixes, then report what remains")
+    fixing.add_argument("--unsafe-fixes", action="store_true",
+                        help="with --fix or --diff, also apply unsafe fixes (they change what a model computes)")
+    fixing.add_argument("--diff", action="store_true",
+                        help="print the fixes as a unified diff without writing; exit 1 if there is any")
     return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _lint(args: argparse.Namespace, files: list[Path], rules: list[type[Rule]], root: Path):
+    """Lint with the cache unless ``--no-cache``, and in ``--jobs`` processes."""
+    from bnlint.parallel import default_jobs
+
+    jobs = args.jobs or default_jobs()
+    progress = progress_for(sys.stderr, len(files))
+    try:
+        if args.no_cache:
+            from bnlint.parallel import lint_parallel
+
+            return lint_parallel(files, rules, jobs, progress)
+        from bnlint.cache import CACHE_DIR_NAME
+        from bnlint.incremental import lint_incremental
+
+        return lint_incremental(files, rules, args.cache_dir or root / CACHE_DIR_NAME, jobs, progress)
+    finally:
+        if progress is not None:
+            progress.close()
 
 
 def _load_config(args: argparse.Namespace) -> Config:
@@ -100,13 +144,13 @@ def _select_rules(args: argparse.Namespace, config: Config, rules: dict[str, typ
     return resolve_rules(rules, [config.selection(), command_line])
 
 
-def _render(args: argparse.Namespace, report: output.LintReport) -> str:
+def _render(args: argparse.Namespace, report: output.LintReport, fixed: int | None = None) -> str:
     fmt = args.format or ("full" if args.show_source else "concise")
     text = output.render_statistics(report, fmt) if args.statistics else output.render(fmt, report)
     if fmt in ("concise", "full") and not args.quiet:
         if fmt == "full" and text:
             text += "\n"
-        text += output.summary(report.findings) + "\n"
+        text += output.summary(report.findings, fixed, args.unsafe_fixes) + "\n"
     return text
 
 
@@ -134,16 +178,47 @@ def _check(argv: list[str]) -> int:
     found = discover(paths, config.exclude, config.root)
     for message in found.errors:
         _error(message)
-    result = lint_files(found.files, list(rules.values()))
-    findings = [
-        finding for finding in result.findings
-        if finding.code in rules and not per_file_ignored(config, finding.filename, finding.code)
-    ]
-    report = output.LintReport(findings, rules, result.files_checked, Path.cwd(), all_rules)
-    _write(_render(args, report), args.output_file)
-    if found.errors:
+
+    def selected(finding) -> bool:
+        return finding.code in rules and not per_file_ignored(config, finding.filename, finding.code)
+
+    fixed = None
+    fix_failed = False
+    if args.diff:
+        return _diff(args, found.files, list(rules.values()), selected, bool(found.errors))
+    if args.fix:
+        from bnlint.fixer import fix_files
+
+        outcome = fix_files(found.files, list(rules.values()), unsafe=args.unsafe_fixes, keep=selected)
+        for message in outcome.errors:
+            _error(message)
+        result, fixed, fix_failed = outcome.result, outcome.fixed_count, bool(outcome.errors)
+    else:
+        result = _lint(args, found.files, list(rules.values()), config.root)
+    findings = [finding for finding in result.findings if selected(finding)]
+    color = args.output_file is None and wants_color(sys.stdout)
+    report = output.LintReport(findings, rules, result.files_checked, Path.cwd(), all_rules, color=color)
+    _write(_render(args, report, fixed), args.output_file)
+    if found.errors or fix_failed:
         return EXIT_ERROR
     return EXIT_FINDINGS if findings and not args.exit_zero else EXIT_CLEAN
+
+
+def _diff(args: argparse.Namespace, files: list[Path], rules: list[type[Rule]], selected, errors: bool) -> int:
+    """``--diff``: print what ``--fix`` would change; exit 1 when there is something to fix."""
+    from bnlint.fixer import fix_files
+
+    outcome = fix_files(files, rules, unsafe=args.unsafe_fixes, keep=selected, write=False)
+    for message in outcome.errors:
+        _error(message)
+    _write(outcome.diff(), args.output_file)
+    count = outcome.fixed_count
+    if not args.quiet:
+        print(f"Would fix {count} finding{'' if count == 1 else 's'}." if count else "No fixes available.",
+              file=sys.stderr)
+    if errors or outcome.errors:
+        return EXIT_ERROR
+    return EXIT_FINDINGS if count and not args.exit_zero else EXIT_CLEAN
 
 
 def _rule(argv: list[str]) -> int:

@@ -15,9 +15,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Mapping, Sequence
 
 from bnlint.context import FileContext
+from bnlint.edits import fix_from_spec
 from bnlint.findings import Finding, Location
 from bnlint.noqa import NoqaMap
 from bnlint.project import ProjectIndex, module_name_for
@@ -56,12 +57,19 @@ def token_pattern(rules: Sequence[type[Rule]]) -> re.Pattern[str] | None:
     return re.compile("|".join(re.escape(token) for token in sorted(tokens, key=len, reverse=True)))
 
 
-def lint_files(files: Sequence[Path], rules: Sequence[type[Rule]]) -> LintResult:
-    """Lint ``files`` with ``rules``; BN000 findings report files that cannot be read or parsed."""
-    return run_with_big_stack(lambda: _lint(files, rules))
+def lint_files(files: Sequence[Path], rules: Sequence[type[Rule]],
+               sources: Mapping[Path, SourceFile] | None = None,
+               progress: Callable[[int], None] | None = None) -> LintResult:
+    """Lint ``files`` with ``rules``; BN000 findings report files that cannot be read or parsed.
+
+    ``sources`` gives the text to lint for some files instead of reading them
+    (``--fix`` re-lints its edits before writing anything).
+    """
+    return run_with_big_stack(lambda: _lint(files, rules, sources or {}, progress))
 
 
-def _lint(files: Sequence[Path], rules: Sequence[type[Rule]]) -> LintResult:
+def _lint(files: Sequence[Path], rules: Sequence[type[Rule]], sources: Mapping[Path, SourceFile],
+          progress: Callable[[int], None] | None = None) -> LintResult:
     result = LintResult()
     rules_by_code = {rule.CODE: rule for rule in rules}
     parse_error_rule = rules_by_code.get(PARSE_ERROR_CODE)
@@ -71,8 +79,10 @@ def _lint(files: Sequence[Path], rules: Sequence[type[Rule]]) -> LintResult:
     parsed: list[_Parsed] = []
     for path in files:
         result.files_checked += 1
+        if progress is not None:
+            progress(result.files_checked)
         try:
-            source = read_source(path)
+            source = sources[path] if path in sources else read_source(path)
         except SourceError as error:
             _add_parse_error(result, parse_error_rule, path, error)
             continue
@@ -122,7 +132,8 @@ def _finding(rule: Rule, model: FileModel, report: Report) -> Finding:
         location=start,
         end_location=end,
         severity=rule.SEVERITY,
-        fix=None,
+        # Notebooks get no fixes: edits would have to be mapped back into the cells' JSON.
+        fix=fix_from_spec(model, report.fix) if report.fix is not None and model.cells is None else None,
         noqa_row=start.row,
         related=related,
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from bnlint.cache import ResultCache, FileEntry, dirty_files, file_digest, finding_from_dict, finding_to_dict, run_key
 from bnlint.engine import PARSE_ERROR_CODE, LintResult, token_pattern
@@ -14,7 +14,7 @@ from bnlint.rule import Rule
 
 
 def lint_incremental(files: Sequence[Path], rules: Sequence[type[Rule]], cache_dir: Path,
-                     jobs: int = 1) -> LintResult:
+                     jobs: int = 1, progress: Callable[[int], None] | None = None) -> LintResult:
     """Lint ``files`` like ``lint_files``, reusing cached findings of files untouched by any change."""
     cache = ResultCache(cache_dir, run_key(rules))
     relevant = token_pattern([rule for rule in rules if rule.CODE != PARSE_ERROR_CODE])
@@ -30,7 +30,7 @@ def lint_incremental(files: Sequence[Path], rules: Sequence[type[Rule]], cache_d
         current[str(path)] = FileEntry(file_digest(data), module, imports)
     dirty = dirty_files(current, cache.entries)
     to_lint = [path for path in files if str(path) in dirty]
-    result = lint_parallel(to_lint, rules, jobs) if to_lint else LintResult()
+    result = lint_parallel(to_lint, rules, jobs, progress) if to_lint else LintResult()
     fresh: dict[str, list[Finding]] = {}
     for finding in result.findings:
         fresh.setdefault(finding.filename, []).append(finding)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from bnlint.engine import PARSE_ERROR_CODE, LintResult, lint_files, token_pattern
 from bnlint.findings import Finding
@@ -30,10 +30,11 @@ def default_jobs() -> int:
         return os.cpu_count() or 1
 
 
-def lint_parallel(files: Sequence[Path], rules: Sequence[type[Rule]], jobs: int) -> LintResult:
+def lint_parallel(files: Sequence[Path], rules: Sequence[type[Rule]], jobs: int,
+                  progress: Callable[[int], None] | None = None) -> LintResult:
     """Lint ``files`` with up to ``jobs`` processes; same findings as ``lint_files``."""
     if jobs <= 1 or len(files) < jobs * _MIN_FILES_PER_JOB:
-        return lint_files(files, rules)
+        return lint_files(files, rules, progress=progress)
     relevant = token_pattern([rule for rule in rules if rule.CODE != PARSE_ERROR_CODE])
     modules: dict[str, str] = {}
     imports: dict[str, list[str]] = {}
@@ -55,6 +56,8 @@ def lint_parallel(files: Sequence[Path], rules: Sequence[type[Rule]], jobs: int)
             result.findings.extend(findings)
             result.files_checked += checked
             result.files_parsed += parsed
+            if progress is not None:
+                progress(result.files_checked)
     result.findings.sort(key=Finding.sort_key)
     return result
 

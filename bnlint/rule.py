@@ -37,13 +37,16 @@ class Invalid:
     """Code the rule must flag on exactly the lines marked ``# error: [CODE]``.
 
     ``message`` is a substring the finding's message must contain;
-    ``expected_replacement`` is the source after the rule's fix is applied.
+    ``expected_replacement`` is the source after all the rule's fixes (unsafe
+    ones included) are applied: a string for a one-file example, or, for a
+    multi-file example, a mapping of the changed files' names to their source.
+    Every INVALID example whose findings have a fix must carry one.
     """
 
     code: str = ""
     files: Mapping[str, str] = field(default_factory=dict)
     message: str | None = None
-    expected_replacement: str | None = None
+    expected_replacement: str | Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,10 @@ class Rule:
     NAME: ClassVar[str] = ""
     # Imperative title of the fix, shown beside the message (ruff's "fix title").
     FIX_TITLE: ClassVar[str | None] = None
+    # How safe the rule's automatic fixes are: "safe" (all of them keep behaviour),
+    # "unsafe" (some need ``--unsafe-fixes``), None (the rule has no fix). The tests
+    # check every fix a rule reports against it; the README's rule table shows it.
+    FIX_APPLICABILITY: ClassVar[Applicability | None] = None
     SEVERITY: ClassVar[Severity] = "error"
     # Opt-in rules run only when selected explicitly (``--select``/``extend-select``).
     OPT_IN: ClassVar[bool] = False

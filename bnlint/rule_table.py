@@ -17,16 +17,17 @@ END = "<!-- rule-table:end -->"
 
 
 def render(rules: dict[str, type[Rule]]) -> str:
-    """A Markdown table: code, name, what it flags, severity, default on or opt-in, project-wide."""
+    """A Markdown table: code, name, what it flags, severity, default on or opt-in, project-wide, fix."""
     lines = [
-        "| Code | Name | What it flags | Severity | Enabled | Scope |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| Code | Name | What it flags | Severity | Enabled | Scope | Fix |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for code, rule in rules.items():
         summary = rule_summary(rule).rstrip(".")
         enabled = "opt-in" if rule.OPT_IN else "default"
         scope = "project" if rule.PROJECT_WIDE else "file"
-        lines.append(f"| {code} | `{rule.NAME}` | {summary} | {rule.SEVERITY} | {enabled} | {scope} |")
+        fix = rule.FIX_APPLICABILITY or ""
+        lines.append(f"| {code} | `{rule.NAME}` | {summary} | {rule.SEVERITY} | {enabled} | {scope} | {fix} |")
     return "\n".join(lines)
 
 

@@ -357,6 +357,17 @@ def iter_names(node: cst.CSTNode) -> Iterator[cst.Name]:
         stack.extend(reversed(child_nodes(current)))
 
 
+def contains(root: cst.CSTNode, target: cst.CSTNode) -> bool:
+    """``target`` (by identity) is ``root`` or inside it."""
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if node is target:
+            return True
+        stack.extend(child_nodes(node))
+    return False
+
+
 def dotted(expr: cst.BaseExpression) -> str | None:
     """``a.b.c`` for a Name/Attribute chain, else None."""
     parts: list[str] = []

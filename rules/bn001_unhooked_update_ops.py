@@ -5,9 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable
 
+import libcst as cst
+
 from bnlint.context import FileContext
 from bnlint.facts import tokens
+from bnlint.facts.api_version import in_tf_function
 from bnlint.facts.batch_norm import BatchNormSite, batch_norm_sites
+from bnlint.facts.training_flag import never_training
 from bnlint.facts.train_ops import (
     COLLECTION,
     LAYER_UPDATES,
@@ -18,8 +22,8 @@ from bnlint.facts.train_ops import (
     train_op_sites,
 )
 from bnlint.project import ProjectIndex
-from bnlint.rule import Invalid, Report, Rule, Valid
-from bnlint.semantic import CallSite, FileModel
+from bnlint.rule import FixSpec, Invalid, Report, Rule, Valid
+from bnlint.semantic import CallSite, FileModel, contains
 
 
 class UnhookedUpdateOps(Rule):
@@ -69,7 +73,18 @@ class UnhookedUpdateOps(Rule):
     For a Keras layer ``bn`` in graph code, depend on ``bn.updates`` (or ``model.updates``).
 
     ## Fix safety
-    No automatic fix yet. Hooking the updates changes what training computes.
+    The fix wraps the statement that builds the train op in
+    ``with tf.control_dependencies(...)`` on the ``UPDATE_OPS`` collection
+    (spelled with the file's own TensorFlow alias: ``tf.get_collection`` under
+    ``import tensorflow.compat.v1 as tf``, ``tf.compat.v1.get_collection`` under
+    ``import tensorflow as tf`` unless the file already writes ``tf.get_collection``),
+    and on ``layer.updates`` for a Keras layer the train op's code can name.
+    It is **unsafe**: running the updates changes the moving statistics, and so
+    what the trained model computes at inference (that is the point, but it
+    changes behaviour). No fix is offered when the train op is built inside a
+    compound statement's header, a lambda, or a one-line block, when no
+    ``tensorflow`` import is in scope, or when a Keras layer's name is not
+    visible where the train op is built.
 
     ## References
     - [tf.compat.v1.layers.batch_normalization](https://www.tensorflow.org/api_docs/python/tf/compat/v1/layers/batch_normalization)
@@ -79,6 +94,7 @@ class UnhookedUpdateOps(Rule):
     CODE = "BN001"
     NAME = "unhooked-update-ops"
     FIX_TITLE = "Build the train op under `tf.control_dependencies(tf.get_collection(tf.GraphKeys.UPDATE_OPS))`"
+    FIX_APPLICABILITY = "unsafe"
     TOKENS = tokens.BATCH_NORM + tokens.TRAINING
     PROJECT_WIDE = True
 
@@ -157,6 +173,17 @@ with tf.GradientTape() as tape:
 optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
 """
         ),
+        # In a tf.function, automatic control dependencies run the update ops.
+        Valid(
+            """
+import tensorflow as tf
+@tf.function
+def train_step(x):
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(tf.compat.v1.layers.batch_normalization(x, training=True))
+    optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+"""
+        ),
         # PyTorch look-alike.
         Valid(
             """
@@ -164,6 +191,14 @@ import torch
 bn = torch.nn.BatchNorm2d(16)
 optimizer = torch.optim.SGD(params, lr=0.1)
 optimizer.step()
+"""
+        ),
+        # The batch norm is built after the train op: it cannot feed the loss.
+        Valid(
+            """
+import tensorflow.compat.v1 as tf
+train_op = tf.train.AdamOptimizer().minimize(loss)
+h = tf.layers.batch_normalization(x, training=True)
 """
         ),
         # Hooked by the caller of a helper that builds the train op.
@@ -195,6 +230,40 @@ h = tf.layers.batch_normalization(x, training=is_training)
 train_op = tf.train.AdamOptimizer(0.01).minimize(loss)  # error: [BN001]
 """,
             message="`tf.layers.batch_normalization` (line 2)",
+            expected_replacement="""
+import tensorflow.compat.v1 as tf
+h = tf.layers.batch_normalization(x, training=is_training)
+with tf.control_dependencies(tf.get_collection(tf.GraphKeys.UPDATE_OPS)):
+    train_op = tf.train.AdamOptimizer(0.01).minimize(loss)  # error: [BN001]
+""",
+        ),
+        # `import tensorflow as tf`: the collection API is spelled through compat.v1.
+        Invalid(
+            """
+import tensorflow as tf
+def train(x, labels):
+    logits = tf.compat.v1.layers.batch_normalization(x, training=True)
+    loss = tf.reduce_mean(tf.square(logits - labels))
+    # The optimizer.
+    return tf.compat.v1.train.AdamOptimizer().minimize(loss)  # error: [BN001]
+""",
+            expected_replacement="""
+import tensorflow as tf
+def train(x, labels):
+    logits = tf.compat.v1.layers.batch_normalization(x, training=True)
+    loss = tf.reduce_mean(tf.square(logits - labels))
+    # The optimizer.
+    with tf.control_dependencies(tf.compat.v1.get_collection(tf.compat.v1.GraphKeys.UPDATE_OPS)):
+        return tf.compat.v1.train.AdamOptimizer().minimize(loss)  # error: [BN001]
+""",
+        ),
+        # No module alias to spell the collection with: reported, not fixed.
+        Invalid(
+            """
+from tensorflow.compat.v1 import layers, train
+h = layers.batch_normalization(x, training=True)
+train_op = train.AdamOptimizer().minimize(loss)  # error: [BN001]
+"""
         ),
         # slim through arg_scope's normalizer_fn.
         Invalid(
@@ -205,7 +274,16 @@ with slim.arg_scope([slim.conv2d], normalizer_fn=slim.batch_norm):
     net = slim.conv2d(images, 64, [3, 3])
 opt = tf.train.MomentumOptimizer(0.01, 0.9)
 train_op = opt.minimize(loss)  # error: [BN001]
-"""
+""",
+            expected_replacement="""
+import tensorflow as tf
+slim = tf.contrib.slim
+with slim.arg_scope([slim.conv2d], normalizer_fn=slim.batch_norm):
+    net = slim.conv2d(images, 64, [3, 3])
+opt = tf.train.MomentumOptimizer(0.01, 0.9)
+with tf.control_dependencies(tf.compat.v1.get_collection(tf.compat.v1.GraphKeys.UPDATE_OPS)):
+    train_op = opt.minimize(loss)  # error: [BN001]
+""",
         ),
         # Keras layer in TF1 graph code: UPDATE_OPS does not hold its updates.
         Invalid(
@@ -217,6 +295,14 @@ with tf.control_dependencies(tf.get_collection(tf.GraphKeys.UPDATE_OPS)):
     train_op = tf.train.AdamOptimizer().minimize(loss)  # error: [BN001]
 """,
             message="`bn.updates`",
+            expected_replacement="""
+import tensorflow.compat.v1 as tf
+bn = tf.keras.layers.BatchNormalization()
+h = bn(x, training=True)
+with tf.control_dependencies(tf.get_collection(tf.GraphKeys.UPDATE_OPS)):
+    with tf.control_dependencies(bn.updates):
+        train_op = tf.train.AdamOptimizer().minimize(loss)  # error: [BN001]
+""",
         ),
         # Estimator model_fn.
         Invalid(
@@ -228,7 +314,17 @@ def model_fn(features, labels, mode):
     loss = tf.losses.mean_squared_error(labels, net)
     train_op = tf.train.AdamOptimizer().minimize(loss, tf.train.get_global_step())  # error: [BN001]
     return tf.estimator.EstimatorSpec(mode, loss=loss, train_op=train_op)
-"""
+""",
+            expected_replacement="""
+import tensorflow as tf
+def model_fn(features, labels, mode):
+    training = mode == tf.estimator.ModeKeys.TRAIN
+    net = tf.layers.batch_normalization(features, training=training)
+    loss = tf.losses.mean_squared_error(labels, net)
+    with tf.control_dependencies(tf.compat.v1.get_collection(tf.compat.v1.GraphKeys.UPDATE_OPS)):
+        train_op = tf.train.AdamOptimizer().minimize(loss, tf.train.get_global_step())  # error: [BN001]
+    return tf.estimator.EstimatorSpec(mode, loss=loss, train_op=train_op)
+""",
         ),
         # Model in one file, train op in another.
         Invalid(
@@ -247,14 +343,96 @@ def main(x):
 """,
             },
             message="(model.py:3)",
+            expected_replacement={
+                "train.py": """
+import tensorflow.compat.v1 as tf
+from model import build
+def main(x):
+    logits = build(x, True)
+    with tf.control_dependencies(tf.get_collection(tf.GraphKeys.UPDATE_OPS)):
+        train_op = tf.train.AdamOptimizer().minimize(logits)  # error: [BN001]
+""",
+            },
         ),
     ]
 
     def check(self, ctx: FileContext) -> Iterable[Report]:
         for problem in ctx.project.memo(self.CODE, lambda: _analyse(ctx.project)):
             if problem.file is ctx.file:
-                yield Report(problem.site.node, problem.message(ctx.file),
+                yield Report(problem.site.node, problem.message(ctx.file), fix=_fix(problem),
                              related=tuple((bn.file, bn.site.node) for bn in problem.batch_norms))
+
+
+# --- the fix ------------------------------------------------------------------------------
+
+
+def _fix(problem: "_Problem") -> FixSpec | None:
+    """Wrap the train op's statement in ``with tf.control_dependencies(<updates>):``."""
+    file, site = problem.file, problem.site
+    statement = site.statement
+    if not isinstance(statement, cst.SimpleStatementLine) or not contains(statement, site.node):
+        return None
+    scope = site.scope
+    while scope is not None and scope.kind not in ("function", "module", "class"):
+        if scope.kind == "lambda":
+            return None  # the lambda runs later, outside the with block
+        scope = scope.parent
+    alias = _tensorflow_alias(file, site)
+    if alias is None:
+        return None
+    name, compat_v1 = alias
+    dependencies: list[str] = []
+    if any(COLLECTION in _accepted_kinds(bn) for bn in problem.batch_norms):
+        v1 = name if compat_v1 or f"{name}.get_collection(" in file.module.code \
+            or f"{name}.GraphKeys." in file.module.code else f"{name}.compat.v1"
+        dependencies.append(f"{v1}.get_collection({v1}.GraphKeys.UPDATE_OPS)")
+    for bn in problem.batch_norms:
+        if COLLECTION in _accepted_kinds(bn):
+            continue
+        layer = _layer_name(bn, file, site)
+        if layer is None:
+            return None
+        updates = f"{layer}.updates"
+        if updates not in dependencies:
+            dependencies.append(updates)
+    control = f"{name}.control_dependencies({' + '.join(dependencies)})"
+    header = cst.ensure_type(cst.parse_statement(f"with {control}:\n    pass\n"), cst.With)
+    replacement = header.with_changes(
+        leading_lines=statement.leading_lines,
+        body=cst.IndentedBlock(body=[statement.with_changes(leading_lines=())]),
+    )
+    return FixSpec(statement, replacement, f"Build the train op under `{control}`", "unsafe")
+
+
+def _tensorflow_alias(file: FileModel, site: CallSite) -> tuple[str, bool] | None:
+    """A module-level name bound to ``tensorflow`` (False) or ``tensorflow.compat.v1`` (True), visible at ``site``.
+
+    ``compat.v1`` wins: the collection API lives there.
+    """
+    found: list[tuple[str, bool]] = []
+    for name, bindings in file.module_scope.bindings.items():
+        if len(bindings) != 1 or bindings[0].kind != "import":
+            continue
+        target = bindings[0].imported
+        if target not in ("tensorflow", "tensorflow.compat.v1"):
+            continue
+        if file.lookup(name, site.scope) is not bindings:
+            continue  # shadowed where the train op is built
+        found.append((name, target == "tensorflow.compat.v1"))
+    found.sort(key=lambda item: (not item[1], item[0] != "tf", item[0]))
+    return found[0] if found else None
+
+
+def _layer_name(bn: BatchNormSite, file: FileModel, site: CallSite) -> str | None:
+    """The name of a Keras layer object, when the train op's code sees the same binding."""
+    func = bn.site.node.func
+    if bn.file is not file or not isinstance(func, cst.Name) or bn.unit != file.unit_name(site.scope) \
+            or bn.site.order > site.order:
+        return None
+    bindings = file.lookup(func.value, bn.site.scope)
+    if not bindings or file.lookup(func.value, site.scope) is not bindings:
+        return None
+    return func.value
 
 
 @dataclass
@@ -280,6 +458,11 @@ class _Problem:
         if keras:
             message += f"; Keras layers keep them in `{first.display()}.updates`, not in UPDATE_OPS"
         return message
+
+
+def _built_after(bn: BatchNormSite, file: FileModel, site: CallSite) -> bool:
+    """The batch norm is built later in the same function (or module top level) than ``site``."""
+    return bn.file is file and bn.unit == file.unit_name(site.scope) and bn.site.order > site.order
 
 
 def _needs_hook(bn: BatchNormSite) -> bool:
@@ -310,6 +493,8 @@ def _missing(project: ProjectIndex, train_op: TrainOpSite, context: HookContext,
     for bn in candidates:
         if not project.run_together(bn.unit, outer_unit):
             continue
+        if _built_after(bn, train_op.file, train_op.site):
+            continue  # not in the graph yet when the train op is built: it cannot feed the loss
         if bn.api.updates == "layer_updates" and not _graph_code(train_op, bn):
             continue
         if context.kinds & _accepted_kinds(bn):
@@ -319,11 +504,15 @@ def _missing(project: ProjectIndex, train_op: TrainOpSite, context: HookContext,
 
 
 def _analyse(project: ProjectIndex) -> list[_Problem]:
-    candidates = [bn for bn in batch_norm_sites(project) if _needs_hook(bn)]
+    # A flag that is never on (e.g. a parameter defaulting to False that no caller passes) builds no
+    # update ops: BN019 reports that batch norm, once.
+    candidates = [bn for bn in batch_norm_sites(project) if _needs_hook(bn) and not never_training(project, bn)]
     if not candidates:
         return []
     problems: list[_Problem] = []
     for train_op in train_op_sites(project):
+        if in_tf_function(train_op.file, train_op.site.scope):
+            continue  # automatic control dependencies run the updates
         contexts = hook_contexts(project, train_op.file, train_op.site)
         unhooked = [(ctx, _missing(project, train_op, ctx, candidates)) for ctx in contexts]
         unhooked = [(ctx, missing) for ctx, missing in unhooked if missing]

@@ -66,6 +66,9 @@ class UpdateRunsAtInference(Rule):
         with tf.control_dependencies([ema_apply_op]):
             return tf.identity(batch_mean), tf.identity(batch_var)
     ```
+    Keep the EMA object itself (or the batch-norm layer) outside the branch: only the
+    update op moves in, so the inference branch can still read ``ema.average(...)``
+    (constructing the EMA inside the branch is BN006).
 
     ## Fix safety
     No automatic fix: moving the op changes which variables a branch creates.

@@ -72,7 +72,7 @@ def test_finding_is_reported_on_its_line_with_exit_1(tree, capsys):
     match = BN003_LINE.match(lines[0])
     assert match and match["file"] == "t.py"
     assert 1 <= int(match["col"]) <= len("mean, var = tf.nn.moments(x, axes=[0, 3])")
-    assert lines[1] == "Found 1 finding."
+    assert lines[1] == "Found 1 finding in 1 file."
     assert err == ""
 
 
@@ -100,7 +100,7 @@ def test_parse_error_is_a_finding_and_other_files_are_still_linted(tree, capsys)
     lines = out.splitlines()
     assert re.match(r"^bad\.py:1:\d+: BN000 \S", lines[0]), lines
     assert BN003_LINE.match(lines[1])
-    assert lines[2:] == ["Found 2 findings."]
+    assert lines[2:] == ["Found 2 findings in 2 files."]
     assert err == ""
 
 
@@ -118,7 +118,7 @@ def test_exit_zero_quiet_and_statistics(tree, capsys):
     assert code == 0 and len(bn003_lines(out)) == 1
     code, out, _ = run(capsys, "--quiet", "t.py")
     assert code == 1 and len(out.splitlines()) == 1 and bn003_lines(out)
-    assert run(capsys, "--statistics", "t.py") == (1, "1\tBN003\tmoments-axes-mismatch\nFound 1 finding.\n", "")
+    assert run(capsys, "--statistics", "t.py") == (1, "1\tBN003\tmoments-axes-mismatch\nFound 1 finding in 1 file.\n", "")
     code, out, _ = run(capsys, "--statistics", "--format", "json", "t.py")
     assert (code, json.loads(out)) == (1, [{"code": "BN003", "name": "moments-axes-mismatch", "count": 1}])
 
@@ -273,7 +273,7 @@ def test_full_format_shows_the_source_line(tree, capsys, options):
     assert lines[1:3] == ["  |", "3 | mean, var = tf.nn.moments(x, axes=[0, 3])"]
     assert re.fullmatch(r"  \| +\^+ BN003", lines[3])
     assert any(line.startswith("  = why: ") for line in lines)
-    assert lines[-1] == "Found 1 finding."
+    assert lines[-1] == "Found 1 finding in 1 file."
 
 
 def test_output_file_receives_the_report(tree, capsys):
@@ -352,10 +352,11 @@ def test_rule_load_error_exits_2(monkeypatch, capsys, tree):
 
 
 def test_unexpected_exception_is_one_line_not_a_traceback(monkeypatch, capsys, tree):
-    def boom(files, rules):
+    def boom(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(importlib.import_module("bnlint.engine"), "lint_files", boom)
+    # Every lint (cached or not, one job or many) goes through the parallel driver.
+    monkeypatch.setattr(importlib.import_module("bnlint.parallel"), "lint_files", boom)
     tree(**{"t.py": MOMENTS})
     assert run(capsys, "t.py") == (2, "", "bnlint: internal error: RuntimeError: boom\n")
 
@@ -383,9 +384,9 @@ def bnlint_process(cwd: Path, *argv: str) -> subprocess.CompletedProcess:
     ("files", "argv", "exit_code", "stdout_end", "stderr"),
     [
         ({"ok.py": CLEAN}, [], 0, "All checks passed!\n", ""),
-        ({"t.py": MOMENTS}, [], 1, "Found 1 finding.\n", ""),
-        ({"t.py": MOMENTS}, ["--exit-zero"], 0, "Found 1 finding.\n", ""),
-        ({"bad.py": SYNTAX_ERROR}, ["bad.py"], 1, "Found 1 finding.\n", ""),
+        ({"t.py": MOMENTS}, [], 1, "Found 1 finding in 1 file.\n", ""),
+        ({"t.py": MOMENTS}, ["--exit-zero"], 0, "Found 1 finding in 1 file.\n", ""),
+        ({"bad.py": SYNTAX_ERROR}, ["bad.py"], 1, "Found 1 finding in 1 file.\n", ""),
         ({"t.py": MOMENTS}, ["nope"], 2, "All checks passed!\n", "bnlint: error: nope: No such file or directory\n"),
         ({"pyproject.toml": "[tool.bnlint]\nselect = 3\n"}, [], 2, "",
          "bnlint: error: {root}/pyproject.toml: `select` must be a list of strings, got an integer\n"),

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from bnlint.config import load_config_file, resolve_rules
 from bnlint.engine import lint_files
 from bnlint.rule_loader import load_rules
 from bnlint.testing import expected_findings
@@ -22,11 +23,19 @@ def _default_rules():
     return [rule for rule in load_rules().values() if not rule.OPT_IN]
 
 
+def _project_rules(project: Path):
+    """The default rules, or those a project's own ``bnlint.toml`` selects (opt-in rules' fixtures)."""
+    config = project / "bnlint.toml"
+    if not config.is_file():
+        return _default_rules()
+    return list(resolve_rules(load_rules(), [load_config_file(config).selection()]).values())
+
+
 @pytest.mark.parametrize("project", PROJECTS, ids=[p.name for p in PROJECTS])
 def test_fixture_project_has_exactly_the_marked_findings(project: Path):
     files = sorted(project.rglob("*.py"))
     sources = {str(path.relative_to(project)): path.read_text(encoding="utf-8") for path in files}
-    result = lint_files(files, _default_rules())
+    result = lint_files(files, _project_rules(project))
     got = {(str(Path(f.filename).relative_to(project)), f.location.row, f.code) for f in result.findings}
     expected = expected_findings(sources)
     assert got == expected, "\n".join(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import jsonschema
@@ -92,8 +93,15 @@ def test_concise_notebook_finding_names_its_cell(project):
 
 def test_summary_line():
     assert summary([]) == "All checks passed!"
-    assert summary([bn001()]) == "Found 1 finding."
-    assert summary([bn001(), bn003()]) == "Found 2 findings."
+    assert summary([bn001()]) == "Found 1 finding in 1 file."
+    assert summary([bn001(), bn003()]) == "Found 2 findings in 1 file."
+    assert summary([bn001(), bn003(filename="train.py")]) == "Found 2 findings in 2 files."
+    safe = Fix("safe", "Remove `mode=0`", ())
+    unsafe = Fix("unsafe", "Pass `training=False`", ())
+    findings = [bn001(fix=safe), bn003(fix=unsafe), bn003(filename="b.py", fix=unsafe)]
+    assert summary(findings) == "Found 3 findings in 2 files (1 fixable with --fix, 2 more with --fix --unsafe-fixes)."
+    assert summary(findings, unsafe=True) == "Found 3 findings in 2 files (3 fixable with --fix --unsafe-fixes)."
+    assert summary(findings[1:], fixed=1) == "Found 3 findings (1 fixed, 2 remaining)."
 
 
 def test_full_shows_source_underline_rationale_and_fix_title(project):
@@ -247,3 +255,28 @@ def test_full_counts_rows_as_python_does(project):
     (project / "ff.py").write_text("x = 1\x0c\ny = 2\ntrain = opt.minimize(loss)\n")
     text = render("full", report(bn001(filename="ff.py", location=Location(3, 9), end_location=Location(3, 27))))
     assert "3 | train = opt.minimize(loss)\n  |         ^^^^^^^^^^^^^^^^^^ BN001\n" in text
+
+
+def test_colour_follows_no_color_and_force_color():
+    from bnlint.output.style import wants_color
+
+    class Tty:
+        def isatty(self):
+            return True
+
+    class Pipe:
+        def isatty(self):
+            return False
+
+    assert wants_color(Tty(), {}) is True
+    assert wants_color(Pipe(), {}) is False
+    assert wants_color(Tty(), {"NO_COLOR": "1"}) is False
+    assert wants_color(Pipe(), {"FORCE_COLOR": "1"}) is True
+    assert wants_color(Tty(), {"TERM": "dumb"}) is False
+
+
+def test_coloured_concise_output_keeps_the_text(project):
+    plain = render("concise", report(bn001(), bn003()))
+    coloured = render("concise", LintReport([bn001(), bn003()], RULES, 1, Path.cwd(), RULES, color=True))
+    assert "\033[1;31mBN001\033[0m" in coloured and "\033[1;33mBN003\033[0m" in coloured
+    assert re.sub(r"\033\[[0-9;]*m", "", coloured) == plain

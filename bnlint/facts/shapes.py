@@ -16,7 +16,7 @@ import libcst as cst
 
 from bnlint.facts.values import Value, constant, literal
 from bnlint.project import ProjectIndex
-from bnlint.semantic import INSTANCE, Binding, FileModel, Scope, call_argument
+from bnlint.semantic import INSTANCE, Binding, FileModel, Scope, call_argument, child_nodes, contains
 
 _MAX_DEPTH = 10
 
@@ -101,6 +101,12 @@ _RESHAPE = frozenset({"tensorflow.reshape"})
 _TRANSPOSE = frozenset({"tensorflow.transpose"})
 _CHANNELS_FIRST = frozenset({"NCHW", "NCDHW", "channels_first", "NCW"})
 _CHANNELS_LAST = frozenset({"NHWC", "NDHWC", "channels_last", "NWC"})
+# Keras's global default layout: set with ``set_image_data_format``, read with ``image_data_format()``
+# (Keras 1: ``set_image_dim_ordering``/``image_dim_ordering()``, "th" or "tf").
+_SET_KERAS_FORMAT = frozenset({"set_image_data_format", "set_image_dim_ordering"})
+_GET_KERAS_FORMAT = frozenset({"image_data_format", "image_dim_ordering"})
+_KERAS_FORMAT_NAMES = {"channels_first": "channels_first", "channels_last": "channels_last",
+                       "th": "channels_first", "tf": "channels_last"}
 
 
 class ShapeInference:
@@ -108,7 +114,8 @@ class ShapeInference:
 
     def __init__(self, project: ProjectIndex) -> None:
         self.project = project
-        self._keras_format_changed: dict[int, bool] = {}
+        self._keras_guards: dict[int, dict[int, str]] = {}
+        self._keras_global: dict[str, str | None] = {}
 
     def shape(self, file: FileModel, expr: cst.BaseExpression, scope: Scope, order: int,
               blocks: tuple[int, ...], depth: int = 0) -> TensorShape:
@@ -133,7 +140,10 @@ class ShapeInference:
         bindings = file.lookup(name.value, scope)
         if not bindings:
             return UNKNOWN
+        # ``x = layer(x)``: the ``x`` on the right is the previous value.
         site = _last_before(bindings, order)
+        while site is not None and site.value is not None and contains(site.value, name):
+            site = _last_before(bindings, site.order)
         if site is None:
             # Defined later in an enclosing scope (module-level names used in functions).
             if bindings[0].scope is not scope and len(bindings) == 1:
@@ -219,33 +229,118 @@ class ShapeInference:
 
     def _spatial(self, file: FileModel, call: cst.Call, scope: Scope, rank: int, keras: bool) -> TensorShape:
         arg = call_argument(call, "data_format", None)
-        if arg is None:
-            if keras and self._keras_default_changed(file):
+        value = literal(arg.value) if arg is not None else None
+        if value is None and keras:
+            value = self.keras_default_format(file, call)
+            if value is None:
                 return TensorShape(rank, None)
-            return TensorShape(rank, rank - 1)
-        value = literal(arg.value)
         if value in _CHANNELS_FIRST:
             return TensorShape(rank, 1)
         if value in _CHANNELS_LAST or value is None:
             return TensorShape(rank, rank - 1)
         return TensorShape(rank, None)
 
-    def _keras_default_changed(self, file: FileModel) -> bool:
-        """The file calls ``set_image_data_format``: Keras layers' default layout is not known."""
-        key = id(file)
-        if key not in self._keras_format_changed:
-            self._keras_format_changed[key] = _mentions(file, "set_image_data_format")
-        return self._keras_format_changed[key]
+    def keras_default_format(self, file: FileModel, call: cst.Call) -> str | None:
+        """The layout a Keras layer built by ``call`` without ``data_format`` uses; None when unknown.
+
+        Inside ``if K.image_data_format() == "channels_first":`` (or its ``else``) the
+        branch says it. Elsewhere, code that reads ``image_data_format()`` is written for
+        either layout: unknown. Otherwise it is what ``set_image_data_format`` sets in the
+        same file or in code that runs together with the layer's (one literal value), or
+        Keras's default ``channels_last`` when the project never sets it. A setting only
+        elsewhere in the project (another program, or a module-level call the call
+        graph does not connect) makes it unknown.
+        """
+        guards = self._keras_guards.get(id(file))
+        if guards is None:
+            guards = self._keras_guards[id(file)] = _guarded_calls(file)
+        if id(call) in guards:
+            return guards[id(call)]
+        if _calls_any(file, _GET_KERAS_FORMAT):
+            return None
+        site = file.call_by_node.get(id(call))
+        unit = file.unit_name(site.scope) if site is not None else f"{file.path}::<module>"
+        if unit not in self._keras_global:
+            self._keras_global[unit] = self._configured_format(file, unit)
+        return self._keras_global[unit]
+
+    def _configured_format(self, file: FileModel, unit: str) -> str | None:
+        values: set[object] = set()
+        elsewhere = False
+        for other in self.project.files:
+            for site in other.calls:
+                if _callee_name(site.node) not in _SET_KERAS_FORMAT:
+                    continue
+                if other is file or self.project.run_together(unit, other.unit_name(site.scope)):
+                    value = literal(site.node.args[0].value) if site.node.args else ...
+                    values.add(value if isinstance(value, str) else ...)
+                else:
+                    elsewhere = True
+        if not values:
+            return None if elsewhere else "channels_last"
+        if len(values) == 1:
+            return _KERAS_FORMAT_NAMES.get(values.pop())  # type: ignore[arg-type]
+        return None
 
 
-def _mentions(file: FileModel, attribute: str) -> bool:
-    for site in file.calls:
-        func = site.node.func
-        if isinstance(func, cst.Attribute) and func.attr.value == attribute:
-            return True
-        if isinstance(func, cst.Name) and func.value == attribute:
-            return True
-    return False
+def _callee_name(call: cst.Call) -> str | None:
+    func = call.func
+    if isinstance(func, cst.Attribute):
+        return func.attr.value
+    if isinstance(func, cst.Name):
+        return func.value
+    return None
+
+
+def _calls_any(file: FileModel, names: frozenset[str]) -> bool:
+    return any(_callee_name(site.node) in names for site in file.calls)
+
+
+def _format_test(test: cst.BaseExpression) -> str | None:
+    """The layout an ``if`` test asserts: ``K.image_data_format() == "channels_first"`` -> channels_first."""
+    if not isinstance(test, cst.Comparison) or len(test.comparisons) != 1:
+        return None
+    target = test.comparisons[0]
+    sides = (test.left, target.comparator)
+    call = next((side for side in sides if isinstance(side, cst.Call) and _callee_name(side) in _GET_KERAS_FORMAT),
+                None)
+    other = sides[1] if call is sides[0] else sides[0]
+    value = _KERAS_FORMAT_NAMES.get(literal(other)) if call is not None else None  # type: ignore[arg-type]
+    if value is None:
+        return None
+    if isinstance(target.operator, cst.Equal):
+        return value
+    if isinstance(target.operator, cst.NotEqual):
+        return "channels_last" if value == "channels_first" else "channels_first"
+    return None
+
+
+def _guarded_calls(file: FileModel) -> dict[int, str]:
+    """Call node id -> layout, for calls in a branch of an ``image_data_format()`` test (innermost wins)."""
+    out: dict[int, str] = {}
+    if not _calls_any(file, _GET_KERAS_FORMAT):
+        return out
+    stack: list[cst.CSTNode] = [file.module]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, cst.If):
+            layout = _format_test(node.test)
+            if layout is not None:
+                other = "channels_last" if layout == "channels_first" else "channels_first"
+                _mark_calls(node.body, layout, out)
+                if node.orelse is not None:
+                    _mark_calls(node.orelse, other, out)
+        stack.extend(child_nodes(node))
+    return out
+
+
+def _mark_calls(root: cst.CSTNode, layout: str, out: dict[int, str]) -> None:
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, cst.Call):
+            out[id(node)] = layout  # inner tests are visited later and win
+        stack.extend(child_nodes(node))
 
 
 def _constructor_call(file: FileModel, call: cst.Call, scope: Scope) -> cst.Call | None:

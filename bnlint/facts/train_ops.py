@@ -17,7 +17,7 @@ import libcst as cst
 
 from bnlint import registry
 from bnlint.project import ProjectIndex
-from bnlint.semantic import CallSite, FileModel, Scope, call_argument, child_nodes, iter_names
+from bnlint.semantic import CallSite, FileModel, Scope, call_argument, child_nodes, contains, iter_names
 
 UpdateKind = str  # "collection" | "layer_updates"
 COLLECTION = "collection"
@@ -227,20 +227,10 @@ def _returned(file: FileModel, site: CallSite) -> bool:
     for ret in function.returns:
         if ret.value is None:
             continue
-        if _contains(ret.value, site.node):
+        if contains(ret.value, site.node):
             return True
         if names and any(n.value in names for n in iter_names(ret.value)):
             return True
-    return False
-
-
-def _contains(root: cst.CSTNode, target: cst.CSTNode) -> bool:
-    stack = [root]
-    while stack:
-        node = stack.pop()
-        if node is target:
-            return True
-        stack.extend(child_nodes(node))
     return False
 
 

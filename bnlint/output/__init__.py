@@ -28,6 +28,8 @@ class LintReport:
     root: Path = field(default_factory=Path.cwd)
     # Every known rule, to describe a finding whose rule did not run (a parse error).
     all_rules: Mapping[str, type[Rule]] = field(default_factory=dict)
+    # ANSI colour in the text formats (a terminal, or FORCE_COLOR).
+    color: bool = False
 
     def rule(self, code: str) -> type[Rule] | None:
         """The rule class behind ``code``, if bnlint knows it."""
@@ -42,12 +44,32 @@ def render(fmt: str, report: LintReport) -> str:
     return module.render(report)
 
 
-def summary(findings: Sequence[Finding]) -> str:
-    """The closing line of the text formats."""
+def summary(findings: Sequence[Finding], fixed: int | None = None, unsafe: bool = False) -> str:
+    """The closing line of the text formats.
+
+    ``fixed`` counts the findings ``--fix`` fixed; ``unsafe`` says ``--unsafe-fixes`` is on,
+    so unsafe fixes count as available.
+    """
     count = len(findings)
+    if fixed:
+        total = count + fixed
+        return f"Found {total} finding{_s(total)} ({fixed} fixed, {count} remaining)."
     if not count:
         return "All checks passed!"
-    return f"Found {count} finding{'' if count == 1 else 's'}."
+    files = len({finding.filename for finding in findings})
+    available = sum(1 for f in findings if f.fix is not None and (f.fix.applicability == "safe" or unsafe))
+    hidden = sum(1 for f in findings if f.fix is not None and f.fix.applicability == "unsafe" and not unsafe)
+    notes = []
+    if available:
+        notes.append(f"{available} fixable with --fix" + (" --unsafe-fixes" if unsafe else ""))
+    if hidden:
+        notes.append(f"{hidden} more with --fix --unsafe-fixes")
+    suffix = f" ({', '.join(notes)})" if notes else ""
+    return f"Found {count} finding{_s(count)} in {files} file{_s(files)}{suffix}."
+
+
+def _s(count: int) -> str:
+    return "" if count == 1 else "s"
 
 
 def statistics(report: LintReport) -> list[tuple[str, str, int]]:

@@ -7,7 +7,8 @@ from functools import lru_cache
 from pathlib import Path
 
 from bnlint.findings import Finding
-from bnlint.output import LintReport, location_prefix
+from bnlint.output import LintReport
+from bnlint.output.concise import headline
 from bnlint.rule import rule_rationale
 from bnlint.source import SourceError, read_source
 
@@ -50,7 +51,7 @@ def render(report: LintReport) -> str:
     """Findings separated by blank lines, each with source, rationale and fix title."""
     blocks = []
     for finding in report.findings:
-        lines = [f"{location_prefix(finding)}: {finding.code} {finding.message}", *_snippet(finding)]
+        lines = [headline(finding, report.color), *_snippet(finding)]
         rule = report.rule(finding.code)
         indent = " " * (len(str(finding.location.row)) + 1)
         if rule is not None and (why := rule_rationale(rule)):

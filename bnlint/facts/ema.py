@@ -1,0 +1,133 @@
+"""``tf.train.ExponentialMovingAverage`` objects and what the code does with them.
+
+An EMA object creates its shadow variables in ``apply(vars)``, which returns
+the op that updates them; ``average(v)`` returns the shadow variable of ``v``
+(``None`` before ``apply([v])`` was built) and ``variables_to_restore()`` maps
+shadow-variable names for a ``Saver`` that restores averages for inference.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import libcst as cst
+
+from bnlint import registry
+from bnlint.semantic import CallSite, FileModel, child_nodes
+
+
+@dataclass(eq=False)
+class EmaObject:
+    """One ``ExponentialMovingAverage(...)`` construction and the method calls made on it in its file."""
+
+    file: FileModel
+    constructor: CallSite
+    # The local name it is assigned to ("" when used inline: ``EMA(0.9).apply(...)``).
+    name: str
+    applies: list[CallSite] = field(default_factory=list)
+    averages: list[CallSite] = field(default_factory=list)
+    restores: list[CallSite] = field(default_factory=list)
+    # The name is used in some other way (passed to a call, stored, returned): we cannot follow it.
+    escapes: bool = False
+
+
+def is_ema_constructor(file: FileModel, site: CallSite) -> bool:
+    """The call builds an ``ExponentialMovingAverage``."""
+    return bool(file.call_names(site) & registry.EMA_CLASS_NAMES)
+
+
+def ema_objects(file: FileModel) -> list[EmaObject]:
+    """Every EMA object constructed in a file, with its ``apply``/``average``/restore calls."""
+    cached = getattr(file, "_ema_objects", None)
+    if cached is None:
+        cached = _collect(file)
+        file._ema_objects = cached  # type: ignore[attr-defined]
+    return cached
+
+
+def _collect(file: FileModel) -> list[EmaObject]:
+    objects: dict[int, EmaObject] = {}
+    for site in file.calls:
+        if is_ema_constructor(file, site):
+            name = site.assigned_to[0] if len(site.assigned_to) == 1 else ""
+            objects[id(site.node)] = EmaObject(file, site, name)
+    if not objects:
+        return []
+    for site in file.calls:
+        func = site.node.func
+        if not isinstance(func, cst.Attribute):
+            continue
+        owner = _owner(file, func.value, site, objects)
+        if owner is None:
+            continue
+        method = func.attr.value
+        if method == registry.EMA_APPLY_METHOD:
+            owner.applies.append(site)
+        elif method in registry.EMA_AVERAGE_METHODS:
+            owner.averages.append(site)
+        elif method in registry.EMA_RESTORE_METHODS:
+            owner.restores.append(site)
+    _mark_escapes(file, objects)
+    return list(objects.values())
+
+
+def _owner(file: FileModel, receiver: cst.BaseExpression, site: CallSite,
+           objects: dict[int, EmaObject]) -> EmaObject | None:
+    if isinstance(receiver, cst.Call):
+        return objects.get(id(receiver))
+    if isinstance(receiver, cst.Name):
+        bindings = file.lookup(receiver.value, site.scope)
+        owners = {id(b.value) for b in bindings if b.kind == "assign" and not b.unpack}
+        if len(bindings) == 1 and len(owners) == 1:
+            return objects.get(owners.pop())
+    return None
+
+
+def _mark_escapes(file: FileModel, objects: dict[int, EmaObject]) -> None:
+    """An EMA name used other than as ``name.method(...)`` may be applied elsewhere."""
+    by_name = {ema.name: ema for ema in objects.values() if ema.name}
+    if not by_name:
+        return
+    method_receivers: set[int] = set()
+    for site in file.calls:
+        func = site.node.func
+        if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name):
+            method_receivers.add(id(func.value))
+    for node in _all_names(file.module):
+        ema = by_name.get(node.value)
+        if ema is None or id(node) in method_receivers:
+            continue
+        ema.escapes = True
+
+
+def _all_names(module: cst.Module) -> list[cst.Name]:
+    """Every ``Name`` used in the module, except plain assignment targets, def/class names and keywords."""
+    out: list[cst.Name] = []
+    stack: list[cst.CSTNode] = [module]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, cst.Name):
+            out.append(node)
+            continue
+        if isinstance(node, cst.Attribute):
+            stack.append(node.value)
+            continue
+        if isinstance(node, (cst.Assign,)):
+            # Skip plain name targets: binding the EMA is not a use of it.
+            stack.append(node.value)
+            for target in node.targets:
+                if not isinstance(target.target, cst.Name):
+                    stack.append(target.target)
+            continue
+        if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
+            stack.append(node.body)
+            continue
+        if isinstance(node, cst.Arg) and node.keyword is not None:
+            stack.append(node.value)
+            continue
+        if isinstance(node, cst.Param):
+            if node.default is not None:
+                stack.append(node.default)
+            continue
+        stack.extend(child_nodes(node))
+    return out

@@ -1,0 +1,489 @@
+"""BN005: batch norm runs in training mode on a path that predicts, evaluates, serves or exports."""
+
+from __future__ import annotations
+
+from typing import Iterable, Iterator
+
+import libcst as cst
+
+from bnlint import registry
+from bnlint.context import FileContext
+from bnlint.facts import tokens
+from bnlint.facts.batch_norm import batch_norm_sites, classify
+from bnlint.facts.inference import (
+    inference_function_around,
+    is_export_call,
+    is_inference_call,
+    is_test_file,
+    name_words,
+)
+from bnlint.facts.keras_models import batch_norm_held_by
+from bnlint.facts.train_ops import module_builds_graph, train_op_sites, uses_hooking_helper
+from bnlint.facts.values import Value, constant
+from bnlint.names import is_tensorflow_name
+from bnlint.project import ProjectIndex
+from bnlint.rule import Invalid, Report, Rule, Valid
+from bnlint.semantic import INSTANCE, CallSite, FileModel, call_argument, child_nodes, dotted
+
+# Words of a callee's name that say it is a whole model (its batch norms run in its mode).
+_MODEL_WORDS = frozenset({"model", "net", "network", "backbone", "encoder", "classifier"})
+
+
+class TrainingModeAtInference(Rule):
+    """Batch norm runs in training mode on an inference path.
+
+    ## What it does
+    Flags batch norm put in training mode where the code predicts,
+    evaluates, tests, serves or exports:
+
+    - a call with ``training=True``/``is_training=True`` (a batch norm, a
+      Keras model or layer, or a linted function that builds a batch norm)
+      inside a function named for inference (``predict``, ``evaluate``,
+      ``eval_step``, ``serving_fn``, ``export_model``, Keras ``test_step``);
+    - a batch norm left at its training default there
+      (``slim.batch_norm(net)``: ``is_training`` defaults to True);
+    - a batch norm in training mode (literal or default), or a call building
+      one with ``is_training=True``, in a TF1 graph that is exported for
+      serving (``tf.saved_model.simple_save``, ``convert_variables_to_constants``,
+      ...) or restored from a checkpoint (``saver.restore``) by a program that
+      builds no train op: an evaluation, export or inference script;
+    - ``tf.keras.backend.set_learning_phase(1)`` in an inference function,
+      or followed in the same function by ``model.predict``/``evaluate`` or
+      an export without resetting it to 0;
+    - ``{tf.keras.backend.learning_phase(): 1}`` fed in an inference function.
+
+    A training-only script (builds a train op, no evaluation or prediction of
+    the same graph) is not flagged, nor unit tests (``test_*`` functions,
+    ``*_test.py``), nor dropout called with ``training=True`` (Monte-Carlo
+    dropout is deliberate), nor calls whose callee is of unknown kind.
+
+    ## Why is this bad?
+    In training mode, batch norm normalises each batch with its own mean and
+    variance and (in Keras and TF2) updates the moving averages. Predictions
+    then depend on the other examples of the batch, a batch of one gives
+    garbage, evaluation metrics are wrong, and every evaluation or serving
+    request shifts the statistics the model was trained to use.
+
+    ## Example
+    ```python
+    def predict(model, images):
+        return model(images, training=True)
+    ```
+
+    ## Use instead
+    ```python
+    def predict(model, images):
+        return model(images, training=False)
+    ```
+
+    ## Fix safety
+    No automatic fix: code that looks like inference sometimes fine-tunes.
+
+    ## References
+    - [tf.keras.layers.BatchNormalization](https://www.tensorflow.org/api_docs/python/tf/keras/layers/BatchNormalization)
+    - [tf.keras.backend.set_learning_phase](https://www.tensorflow.org/versions/r2.6/api_docs/python/tf/keras/backend/set_learning_phase)
+    """
+
+    CODE = "BN005"
+    NAME = "training-mode-at-inference"
+    FIX_TITLE = "Run batch norm in inference mode (`training=False`) on this path"
+    TOKENS = ("training=True", "training = True", "learning_phase", "saved_model", "write_graph",
+              "convert_variables_to_constants", "save_model", ".restore(") + tokens.BATCH_NORM
+    PROJECT_WIDE = True
+
+    VALID = [
+        Valid(
+            """
+import tensorflow as tf
+def predict(model, images):
+    return model(images, training=False)
+"""
+        ),
+        # Monte-Carlo dropout is deliberate.
+        Valid(
+            """
+import tensorflow as tf
+dropout = tf.keras.layers.Dropout(0.5)
+def predict_with_uncertainty(features):
+    return [dropout(features, training=True) for _ in range(10)]
+"""
+        ),
+        # A training step.
+        Valid(
+            """
+import tensorflow as tf
+def train_step(model, images, labels):
+    with tf.GradientTape() as tape:
+        loss = loss_fn(labels, model(images, training=True))
+    return tape.gradient(loss, model.trainable_variables)
+"""
+        ),
+        # Training-only script: slim's default is_training=True, a train op, no evaluation.
+        Valid(
+            """
+import tensorflow.compat.v1 as tf
+import tf_slim as slim
+images = tf.placeholder(tf.float32, [None, 32, 32, 3])
+net = slim.conv2d(images, 32, [3, 3], normalizer_fn=slim.batch_norm)
+train_op = slim.learning.create_train_op(loss, tf.train.AdamOptimizer())
+tf.saved_model.simple_save(sess, "export", {"x": images}, {"y": net})
+"""
+        ),
+        # Unit tests exercise training mode on purpose.
+        Valid(
+            """
+import tensorflow as tf
+def test_predict_in_training_mode():
+    bn = tf.keras.layers.BatchNormalization()
+    assert bn(tf.ones([2, 3]), training=True) is not None
+"""
+        ),
+        # Learning phase reset before predicting.
+        Valid(
+            """
+import tensorflow as tf
+tf.keras.backend.set_learning_phase(1)
+model.fit(x, y)
+tf.keras.backend.set_learning_phase(0)
+model.predict(x)
+"""
+        ),
+        # An unknown callee (it may be a preprocessing function).
+        Valid(
+            """
+import tensorflow as tf
+def eval_input_fn(images):
+    return preprocess(images, is_training=True)
+"""
+        ),
+    ]
+    INVALID = [
+        Invalid(
+            """
+import tensorflow as tf
+def predict(model, images):
+    return model(images, training=True)  # error: [BN005]
+""",
+            message="inside `predict`",
+        ),
+        Invalid(
+            """
+import tensorflow.compat.v1 as tf
+slim = tf.contrib.slim
+def serving_input_fn(images):
+    net = slim.conv2d(images, 64, [3, 3])
+    return slim.batch_norm(net)  # error: [BN005]
+""",
+            message="defaults to `is_training=True`",
+        ),
+        Invalid(
+            """
+import tensorflow as tf
+tf.keras.backend.set_learning_phase(1)  # error: [BN005]
+model = tf.keras.models.load_model("model.h5")
+predictions = model.predict(images)
+""",
+            message="`model.predict(images)` (line 4)",
+        ),
+        Invalid(
+            """
+import tensorflow.compat.v1 as tf
+K = tf.keras.backend
+def evaluate(sess, model, x_test):
+    return sess.run(model.output, feed_dict={model.input: x_test, K.learning_phase(): 1})  # error: [BN005]
+""",
+        ),
+        Invalid(
+            files={
+                "model.py": """
+import tensorflow.compat.v1 as tf
+def build(images):
+    net = tf.layers.conv2d(images, 32, 3)
+    net = tf.layers.batch_normalization(net, training=True)  # error: [BN005]
+    return tf.layers.dense(tf.layers.flatten(net), 10)
+""",
+                "export.py": """
+import tensorflow.compat.v1 as tf
+from model import build
+images = tf.placeholder(tf.float32, [None, 28, 28, 1])
+logits = build(images)
+with tf.Session() as sess:
+    tf.train.Saver().restore(sess, "ckpt")
+    tf.saved_model.simple_save(sess, "serving", {"images": images}, {"logits": logits})
+""",
+            },
+            message="exported by `tf.saved_model.simple_save` (export.py:7)",
+        ),
+        # An evaluation script: restores a checkpoint, builds no train op.
+        Invalid(
+            files={
+                "model.py": """
+import tensorflow.compat.v1 as tf
+def inference(images, is_training):
+    net = tf.layers.conv2d(images, 32, 3)
+    net = tf.layers.batch_normalization(net, training=is_training)
+    return tf.layers.dense(tf.layers.flatten(net), 10)
+""",
+                "eval.py": """
+import tensorflow.compat.v1 as tf
+import model
+images = tf.placeholder(tf.float32, [None, 28, 28, 1])
+labels = tf.placeholder(tf.int64, [None])
+logits = model.inference(images, is_training=True)  # error: [BN005]
+accuracy = tf.reduce_mean(tf.cast(tf.equal(tf.argmax(logits, 1), labels), tf.float32))
+saver = tf.train.Saver()
+with tf.Session() as sess:
+    saver.restore(sess, tf.train.latest_checkpoint("train_dir"))
+    print(sess.run(accuracy, {images: x_test, labels: y_test}))
+""",
+            },
+            message="restored by `saver.restore` (line 9)",
+        ),
+        Invalid(
+            """
+import tensorflow as tf
+class Classifier(tf.keras.Model):
+    def test_step(self, data):
+        x, y = data
+        y_pred = self.backbone(x, training=True)  # error: [BN005]
+        return self.compute_metrics(x, y, y_pred, None)
+    def predict_step(self, data):
+        return self(data, training=True)  # error: [BN005]
+""",
+            message="inside `test_step`",
+        ),
+    ]
+
+    def check(self, ctx: FileContext) -> Iterable[Report]:
+        file = ctx.file
+        if is_test_file(file):
+            return
+        project = ctx.project
+        for site in file.calls:
+            report = _training_call_at_inference(file, site, project) or _learning_phase_set(file, site)
+            if report is not None:
+                yield report
+        yield from _learning_phase_fed(file)
+        for where, node, what, graph in project.memo(self.CODE, lambda: _training_graph_findings(project)):
+            if where is file:
+                yield Report(
+                    node,
+                    f"{what} in a graph {graph.describe(file)} that builds no train op",
+                    related=((graph.file, graph.site.node),),
+                )
+
+
+def _base(file: FileModel) -> str:
+    return file.path.replace("\\", "/").rsplit("/", 1)[-1]
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= 50 else text[:47] + "..."
+
+
+def _training_keyword(site: CallSite) -> cst.Arg | None:
+    for arg in site.node.args:
+        if arg.keyword is not None and arg.keyword.value in registry.TRAINING_KEYWORDS:
+            return arg
+    return None
+
+
+def _training_call_at_inference(file: FileModel, site: CallSite, project: ProjectIndex) -> Report | None:
+    function = inference_function_around(file, site.scope)
+    if function is None:
+        return None
+    bn = classify(file, site, project)
+    if bn is not None:
+        values = bn.training_values()
+        if not values or not all(value is True for value in values):
+            return None
+        explicit = bn.training and all(value is not None for value in bn.training)
+        how = "runs in training mode" if explicit else \
+            f"defaults to `{bn.api.training.param.name}=True`" if bn.api.training else "runs in training mode"
+        return Report(site.node, f"`{_short(file.code(site.node))}` {how} inside `{function.name}`, an inference "
+                                 f"path: it normalises with batch statistics and updates the moving averages")
+    arg = _training_keyword(site)
+    if arg is None or constant(Value(arg.value, file, site.scope)) is not True:
+        return None
+    if not _runs_batch_norm(file, site, project):
+        return None
+    return Report(site.node, f"`{_short(file.code(site.node))}` runs its batch norms in training mode inside "
+                             f"`{function.name}`, an inference path: they normalise with batch statistics")
+
+
+def _runs_batch_norm(file: FileModel, site: CallSite, project: ProjectIndex) -> bool:
+    """The callee is a whole model, or a linted function that builds a batch norm."""
+    func = site.node.func
+    names = file.call_names(site)
+    text = dotted(func) or ""
+    last = text.rsplit(".", 1)[-1]
+    if any(last.endswith(suffix) or any(name.rstrip("()").endswith(suffix) for name in names)
+           for suffix in registry.NON_BATCH_NORM_TRAINING_LAYERS_SUFFIXES):
+        return False
+    if batch_norm_held_by(project, file, func, site.scope) is not None:
+        return True
+    if isinstance(func, cst.Name) and func.value == "self" and _keras_model_class(file, site):
+        return True  # ``self(x, training=True)`` in a Keras model's ``test_step``/``predict_step``
+    for name in names:
+        base = name[: -len(INSTANCE)] if name.endswith(INSTANCE) else None
+        if base is not None and (base in registry.KERAS_MODEL_FACTORIES
+                                 or base.startswith(registry.KERAS_MODEL_FACTORY_PREFIXES)):
+            return True
+        ref = project.function_for_name(name, near=file)
+        if ref is not None:
+            units = project.reach(ref.unit)
+            return any(bn.unit in units for bn in batch_norm_sites(project))
+    if any(is_tensorflow_name(name) for name in names):
+        return False  # a TensorFlow API that is neither a model nor a batch norm
+    return bool(name_words(last) & _MODEL_WORDS)
+
+
+def _keras_model_class(file: FileModel, site: CallSite) -> bool:
+    function = file.enclosing_function(site.scope)
+    if function is None or not function.class_qualname:
+        return False
+    scope = file.class_scopes.get(function.class_qualname)
+    for base in file.class_bases.get(function.class_qualname, []):
+        names = file.resolve(base.value, scope.parent if scope is not None and scope.parent else file.module_scope)
+        if names & registry.KERAS_MODEL_FACTORIES:
+            return True
+    return False
+
+
+def _learning_phase_value(file: FileModel, site: CallSite) -> object:
+    arg = call_argument(site.node, "value", 0)
+    return constant(Value(arg.value, file, site.scope)) if arg is not None else ...
+
+
+def _learning_phase_set(file: FileModel, site: CallSite) -> Report | None:
+    if not file.call_names(site) & registry.SET_LEARNING_PHASE_NAMES:
+        return None
+    if _learning_phase_value(file, site) not in (1, True):
+        return None
+    function = inference_function_around(file, site.scope)
+    if function is not None:
+        return Report(site.node, f"`{file.code(site.node)}` puts every Keras batch norm in training mode inside "
+                                 f"`{function.name}`, an inference path")
+    enclosing = file.enclosing_function(site.scope)
+    siblings = enclosing.calls if enclosing is not None else \
+        [c for c in file.calls if file.enclosing_function(c.scope) is None]
+    for later in sorted(siblings, key=lambda c: c.order):
+        if later.order <= site.order:
+            continue
+        if file.call_names(later) & registry.SET_LEARNING_PHASE_NAMES:
+            return None  # reset (or set again) before any inference
+        if is_inference_call(file, later):
+            return Report(
+                site.node,
+                f"`{file.code(site.node)}` keeps Keras batch norms in training mode for "
+                f"`{_short(file.code(later.node))}` (line {file.line(later.node)})",
+                related=((file, later.node),),
+            )
+    return None
+
+
+def _learning_phase_fed(file: FileModel) -> Iterator[Report]:
+    if not any(file.call_names(site) & registry.LEARNING_PHASE_NAMES for site in file.calls):
+        return
+    for element in _dict_elements(file.module):
+        key = element.key
+        if not isinstance(key, cst.Call):
+            continue
+        site = file.call_by_node.get(id(key))
+        if site is None or not file.call_names(site) & registry.LEARNING_PHASE_NAMES:
+            continue
+        if constant(Value(element.value, file, site.scope)) not in (1, True):
+            continue
+        function = inference_function_around(file, site.scope)
+        if function is None:
+            continue
+        yield Report(element, f"`{file.code(key)}` is fed `{file.code(element.value)}` inside `{function.name}`, "
+                              f"an inference path: Keras batch norms run in training mode")
+
+
+def _dict_elements(module: cst.Module) -> Iterator[cst.DictElement]:
+    stack: list[cst.CSTNode] = [module]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, cst.DictElement):
+            yield node
+        stack.extend(child_nodes(node))
+
+
+def _inference_graphs(project: ProjectIndex) -> list[_Export]:
+    """Graph-code calls that export the graph or restore a checkpoint into it, in a program with no train op."""
+    candidates = [_Export(file, site) for file, site in project.iter_calls()
+                  if module_builds_graph(file) and not is_test_file(file)
+                  and (is_export_call(file, site) or _is_restore(file, site))]
+    if not candidates:
+        return []
+    trains = [(t.file, t.file.unit_name(t.site.scope)) for t in train_op_sites(project)]
+    trains += [(file, file.unit_name(site.scope)) for file, site in project.iter_calls()
+               if uses_hooking_helper(file, site)]
+    # A train op in the same file, or in a unit that runs with the export, makes it a training program
+    # (a script that trains at module level and restores in a function is one program).
+    graphs = [export for export in candidates
+              if not any(file is export.file or project.run_together(unit, export.unit) for file, unit in trains)]
+    # Name the export in messages when a graph is both restored and exported.
+    return sorted(graphs, key=lambda export: _is_restore(export.file, export.site))
+
+
+def _is_restore(file: FileModel, site: CallSite) -> bool:
+    func = site.node.func
+    if not isinstance(func, cst.Attribute) or func.attr.value != registry.RESTORE_METHOD:
+        return False
+    receivers = file.resolve(func.value, site.scope)
+    return any(name.endswith(INSTANCE) and name[: -len(INSTANCE)] in registry.SAVER_CLASS_NAMES
+               for name in receivers)
+
+
+def _training_graph_findings(project: ProjectIndex) -> list[tuple[FileModel, cst.Call, str, _Export]]:
+    """Batch norms (or calls building them) in training mode in a graph that is only evaluated or served."""
+    graphs = _inference_graphs(project)
+    if not graphs:
+        return []
+    out: list[tuple[FileModel, cst.Call, str, _Export]] = []
+    seen: set[int] = set()
+    for graph in graphs:
+        # A call in the evaluating unit itself: ``model.inference(images, is_training=True)``.
+        for site in graph.file.calls:
+            if graph.file.unit_name(site.scope) != graph.unit or id(site.node) in seen:
+                continue
+            if inference_function_around(graph.file, site.scope) is not None:
+                continue  # reported at the call
+            arg = _training_keyword(site)
+            if arg is None or constant(Value(arg.value, graph.file, site.scope)) is not True:
+                continue
+            if classify(graph.file, site, project) is None and not _runs_batch_norm(graph.file, site, project):
+                continue
+            seen.add(id(site.node))
+            out.append((graph.file, site.node, f"`{_short(graph.file.code(site.node))}` builds its batch norms in "
+                                               f"training mode", graph))
+    for bn in batch_norm_sites(project):
+        if id(bn.site.node) in seen or is_test_file(bn.file) \
+                or inference_function_around(bn.file, bn.site.scope) is not None:
+            continue
+        values = bn.training_values()
+        if not values or not all(value is True for value in values):
+            continue
+        for graph in graphs:
+            if project.run_together(bn.unit, graph.unit):
+                seen.add(id(bn.site.node))
+                out.append((bn.file, bn.site.node, f"`{bn.display()}` runs in training mode", graph))
+                break
+    return out
+
+
+class _Export:
+    """A call that exports a graph for serving or restores a checkpoint into it."""
+
+    def __init__(self, file: FileModel, site: CallSite) -> None:
+        self.file = file
+        self.site = site
+        self.unit = file.unit_name(site.scope)
+
+    def describe(self, here: FileModel) -> str:
+        where = f"line {self.file.line(self.site.node)}" if self.file is here \
+            else f"{_base(self.file)}:{self.file.line(self.site.node)}"
+        verb = "restored by" if _is_restore(self.file, self.site) else "exported by"
+        return f"{verb} `{_short(self.file.code(self.site.node.func))}` ({where})"

@@ -1,0 +1,504 @@
+"""BN013: a custom training step runs a batch-norm model or layer without ``training=True``."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+import libcst as cst
+
+from bnlint import registry
+from bnlint.context import FileContext
+from bnlint.facts import tokens
+from bnlint.facts.inference import is_test_file
+from bnlint.facts.keras_models import batch_norm_held_by, frozen_names, is_keras_class
+from bnlint.facts.values import single_assignment
+from bnlint.rule import FixSpec, Invalid, Report, Rule, Valid
+from bnlint.semantic import CallSite, FileModel, Scope, call_argument, child_nodes, dotted, has_star_args
+
+
+class TrainStepInInferenceMode(Rule):
+    """Custom training step calls a batch-norm model without `training=True`.
+
+    ## What it does
+    Flags a call of a Keras model or layer that holds batch normalization,
+    made without a ``training`` argument inside a custom training step:
+
+    - inside a ``with tf.GradientTape() as tape:`` block whose gradients
+      (``tape.gradient(loss, X.trainable_variables)``) train that model, in a
+      function that applies gradients (``optimizer.apply_gradients`` or
+      ``minimize``);
+    - inside an overridden ``Model.train_step``, ``self(x)`` (and sublayers
+      whose variables the step differentiates).
+
+    A model counts as holding batch norm only when the linted code shows it:
+    a ``BatchNormalization`` layer, a ``Sequential`` or functional ``Model``
+    built with one, a Keras ``Layer``/``Model`` subclass with one, or a
+    ``tf.keras.applications`` network listed in bnlint's registry as built
+    with batch norm (ResNet, MobileNet, EfficientNet, ...) and trained from
+    scratch (``weights=None``). Pretrained networks are left alone: the Keras
+    fine-tuning guide keeps their batch norms in inference mode. Also left
+    alone: objects
+    of unknown type (parameters, loaded models), calls passing ``training``
+    (any value: the author decided) or a second positional argument, frozen
+    models (``model.trainable = False``), models the step does not train (a
+    distillation teacher), tapes that only differentiate with respect to
+    inputs (saliency maps, adversarial examples), and unit-test modules
+    (``*_test.py``, ``test_*.py``), which check gradients in either mode.
+
+    ## Why is this bad?
+    Keras decides a layer's mode from its ``training`` argument; ``fit`` passes
+    ``training=True``, but a custom loop or ``train_step`` must pass it itself.
+    Without it, ``model(x)`` runs in inference mode: every batch norm
+    normalises with its moving mean and variance (initially 0 and 1) and never
+    updates them, dropout is off, and the model trains against statistics that
+    do not describe its activations. Training converges worse and evaluation
+    uses statistics that were never learned.
+
+    ## Example
+    ```python
+    with tf.GradientTape() as tape:
+        logits = model(images)
+        loss = loss_fn(labels, logits)
+    grads = tape.gradient(loss, model.trainable_variables)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+    ```
+
+    ## Use instead
+    ```python
+    with tf.GradientTape() as tape:
+        logits = model(images, training=True)
+        loss = loss_fn(labels, logits)
+    grads = tape.gradient(loss, model.trainable_variables)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+    ```
+
+    ## Fix safety
+    The fix adds ``training=True`` to the call. It is **unsafe**: it changes
+    what the step computes (batch statistics instead of moving ones, moving
+    averages updated, dropout on), which is the intent of a training step but
+    changes the numbers the model trains on.
+
+    ## References
+    - [Customizing what happens in `fit()`](https://keras.io/guides/custom_train_step_in_tensorflow/)
+    - [Writing a training loop from scratch](https://keras.io/guides/writing_a_custom_training_loop_in_tensorflow/)
+    - [tf.keras.layers.BatchNormalization](https://www.tensorflow.org/api_docs/python/tf/keras/layers/BatchNormalization)
+    """
+
+    CODE = "BN013"
+    NAME = "train-step-in-inference-mode"
+    FIX_TITLE = "Pass `training=True` in the training step"
+    FIX_APPLICABILITY = "unsafe"
+    # The step itself, and every file that may build the model it calls.
+    TOKENS = ("GradientTape", "train_step", "keras", "applications") + tokens.BATCH_NORM
+    PROJECT_WIDE = True
+
+    VALID = [
+        Valid(
+            """
+import tensorflow as tf
+model = tf.keras.applications.ResNet50(weights=None, classes=10)
+optimizer = tf.keras.optimizers.Adam()
+def train_step(images, labels):
+    with tf.GradientTape() as tape:
+        loss = loss_fn(labels, model(images, training=True))
+    grads = tape.gradient(loss, model.trainable_variables)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+"""
+        ),
+        # No batch norm in the model (VGG16 has none).
+        Valid(
+            """
+import tensorflow as tf
+model = tf.keras.applications.VGG16(weights=None, classes=10)
+optimizer = tf.keras.optimizers.SGD()
+def train_step(images, labels):
+    with tf.GradientTape() as tape:
+        loss = loss_fn(labels, model(images))
+    grads = tape.gradient(loss, model.trainable_variables)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+"""
+        ),
+        # Gradients with respect to the input (a saliency map), no optimizer: inference on purpose.
+        Valid(
+            """
+import tensorflow as tf
+model = tf.keras.applications.MobileNetV2()
+def saliency(image):
+    with tf.GradientTape() as tape:
+        tape.watch(image)
+        score = tf.reduce_max(model(image))
+    return tape.gradient(score, image)
+"""
+        ),
+        # Knowledge distillation: the teacher is not trained by the step.
+        Valid(
+            """
+import tensorflow as tf
+from tensorflow import keras
+class Distiller(keras.Model):
+    def __init__(self, student, teacher):
+        super().__init__()
+        self.teacher = keras.applications.ResNet50(weights="imagenet")
+        self.student = student
+    def train_step(self, data):
+        x, y = data
+        teacher_predictions = self.teacher(x)
+        with tf.GradientTape() as tape:
+            student_predictions = self.student(x, training=True)
+            loss = self.compiled_loss(y, student_predictions)
+        grads = tape.gradient(loss, self.student.trainable_variables)
+        self.optimizer.apply_gradients(zip(grads, self.student.trainable_variables))
+        return {}
+"""
+        ),
+        # Fine-tuning a pretrained network: its batch norms stay in inference mode, as Keras recommends.
+        Valid(
+            """
+import tensorflow as tf
+model = tf.keras.applications.EfficientNetB0(weights="imagenet", classes=1000)
+optimizer = tf.keras.optimizers.Adam(1e-5)
+def fine_tune_step(images, labels):
+    with tf.GradientTape() as tape:
+        loss = loss_fn(labels, model(images))
+    grads = tape.gradient(loss, model.trainable_variables)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+"""
+        ),
+        # Unknown model type: a parameter.
+        Valid(
+            """
+import tensorflow as tf
+def train_step(model, optimizer, images, labels):
+    with tf.GradientTape() as tape:
+        loss = loss_fn(labels, model(images))
+    grads = tape.gradient(loss, model.trainable_variables)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+"""
+        ),
+        # A frozen backbone, called in inference mode on purpose.
+        Valid(
+            """
+import tensorflow as tf
+backbone = tf.keras.applications.EfficientNetB0(include_top=False)
+backbone.trainable = False
+head = tf.keras.Sequential([tf.keras.layers.Dense(10)])
+optimizer = tf.keras.optimizers.Adam()
+def train_step(images, labels):
+    with tf.GradientTape() as tape:
+        loss = loss_fn(labels, head(backbone(images)))
+    grads = tape.gradient(loss, backbone.trainable_variables + head.trainable_variables)
+    optimizer.apply_gradients(zip(grads, head.trainable_variables))
+"""
+        ),
+    ]
+    INVALID = [
+        Invalid(
+            """
+import tensorflow as tf
+from tensorflow import keras
+model = keras.Sequential([
+    keras.layers.Conv2D(32, 3),
+    keras.layers.BatchNormalization(),
+    keras.layers.GlobalAveragePooling2D(),
+    keras.layers.Dense(10),
+])
+optimizer = keras.optimizers.Adam()
+@tf.function
+def train_step(images, labels):
+    with tf.GradientTape() as tape:
+        logits = model(images)  # error: [BN013]
+        loss = loss_fn(labels, logits)
+    grads = tape.gradient(loss, model.trainable_variables)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+""",
+            message="`model(images)` runs `model` in inference mode in the `tf.GradientTape` training step "
+                    "(line 12): its batch norm `keras.layers.BatchNormalization()` (line 5)",
+            expected_replacement="""
+import tensorflow as tf
+from tensorflow import keras
+model = keras.Sequential([
+    keras.layers.Conv2D(32, 3),
+    keras.layers.BatchNormalization(),
+    keras.layers.GlobalAveragePooling2D(),
+    keras.layers.Dense(10),
+])
+optimizer = keras.optimizers.Adam()
+@tf.function
+def train_step(images, labels):
+    with tf.GradientTape() as tape:
+        logits = model(images, training=True)  # error: [BN013]
+        loss = loss_fn(labels, logits)
+    grads = tape.gradient(loss, model.trainable_variables)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+""",
+        ),
+        # A GAN: the discriminator is built with ``Sequential.add``.
+        Invalid(
+            """
+import tensorflow as tf
+from tensorflow.keras import layers
+def make_discriminator():
+    model = tf.keras.Sequential()
+    model.add(layers.Conv2D(64, 5, strides=2, padding="same"))
+    model.add(layers.BatchNormalization())
+    model.add(layers.Flatten())
+    model.add(layers.Dense(1))
+    return model
+discriminator = make_discriminator()
+d_opt = tf.keras.optimizers.Adam(1e-4)
+def discriminator_step(images, generated):
+    with tf.GradientTape() as tape:
+        real_output = discriminator(images)  # error: [BN013]
+        fake_output = discriminator(generated, training=True)
+        loss = tf.reduce_mean(fake_output) - tf.reduce_mean(real_output)
+    grads = tape.gradient(loss, discriminator.trainable_variables)
+    d_opt.apply_gradients(zip(grads, discriminator.trainable_variables))
+""",
+            message="`layers.BatchNormalization()` (line 6)",
+            expected_replacement="""
+import tensorflow as tf
+from tensorflow.keras import layers
+def make_discriminator():
+    model = tf.keras.Sequential()
+    model.add(layers.Conv2D(64, 5, strides=2, padding="same"))
+    model.add(layers.BatchNormalization())
+    model.add(layers.Flatten())
+    model.add(layers.Dense(1))
+    return model
+discriminator = make_discriminator()
+d_opt = tf.keras.optimizers.Adam(1e-4)
+def discriminator_step(images, generated):
+    with tf.GradientTape() as tape:
+        real_output = discriminator(images, training=True)  # error: [BN013]
+        fake_output = discriminator(generated, training=True)
+        loss = tf.reduce_mean(fake_output) - tf.reduce_mean(real_output)
+    grads = tape.gradient(loss, discriminator.trainable_variables)
+    d_opt.apply_gradients(zip(grads, discriminator.trainable_variables))
+""",
+        ),
+        # An overridden ``train_step`` calling ``self`` without ``training=True``.
+        Invalid(
+            """
+import tensorflow as tf
+from tensorflow import keras
+class Classifier(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.conv = keras.layers.Conv2D(16, 3)
+        self.bn = keras.layers.BatchNormalization()
+        self.head = keras.layers.Dense(10)
+    def call(self, x, training=None):
+        return self.head(self.bn(self.conv(x), training=training))
+    def train_step(self, data):
+        x, y = data
+        with tf.GradientTape() as tape:
+            y_pred = self(x)  # error: [BN013]
+            loss = self.compute_loss(y=y, y_pred=y_pred)
+        grads = tape.gradient(loss, self.trainable_variables)
+        self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
+        return self.compute_metrics(x, y, y_pred)
+""",
+            message="in `Classifier.train_step`",
+            expected_replacement="""
+import tensorflow as tf
+from tensorflow import keras
+class Classifier(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.conv = keras.layers.Conv2D(16, 3)
+        self.bn = keras.layers.BatchNormalization()
+        self.head = keras.layers.Dense(10)
+    def call(self, x, training=None):
+        return self.head(self.bn(self.conv(x), training=training))
+    def train_step(self, data):
+        x, y = data
+        with tf.GradientTape() as tape:
+            y_pred = self(x, training=True)  # error: [BN013]
+            loss = self.compute_loss(y=y, y_pred=y_pred)
+        grads = tape.gradient(loss, self.trainable_variables)
+        self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
+        return self.compute_metrics(x, y, y_pred)
+""",
+        ),
+        # A keras.applications network built by a factory in another file.
+        Invalid(
+            files={
+                "model.py": """
+import tensorflow as tf
+def make_backbone(num_classes):
+    return tf.keras.applications.ResNet50V2(weights=None, classes=num_classes)
+""",
+                "train.py": """
+import tensorflow as tf
+from model import make_backbone
+net = make_backbone(100)
+opt = tf.keras.optimizers.SGD(0.1, momentum=0.9)
+variables = net.trainable_variables
+def step(x, y):
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(
+            tf.keras.losses.sparse_categorical_crossentropy(y, net(x), from_logits=True))  # error: [BN013]
+    opt.apply_gradients(zip(tape.gradient(loss, variables), variables))
+""",
+            },
+            message="`tf.keras.applications.ResNet50V2` (model.py:3)",
+            expected_replacement={
+                "train.py": """
+import tensorflow as tf
+from model import make_backbone
+net = make_backbone(100)
+opt = tf.keras.optimizers.SGD(0.1, momentum=0.9)
+variables = net.trainable_variables
+def step(x, y):
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(
+            tf.keras.losses.sparse_categorical_crossentropy(y, net(x, training=True), from_logits=True))  # error: [BN013]
+    opt.apply_gradients(zip(tape.gradient(loss, variables), variables))
+""",
+            },
+        ),
+    ]
+
+    def check(self, ctx: FileContext) -> Iterable[Report]:
+        file, project = ctx.file, ctx.project
+        if is_test_file(file):
+            return  # unit tests differentiate layers in whatever mode they test
+        for site in file.calls:
+            func = site.node.func
+            if not isinstance(func, (cst.Name, cst.Attribute)) or has_star_args(site.node):
+                continue
+            if call_argument(site.node, registry.TRAINING_PARAM.name, registry.TRAINING_PARAM.position) is not None:
+                continue
+            if not site.node.args:
+                continue
+            step = _training_step(ctx, site)
+            if step is None:
+                continue
+            where, trained_roots = step
+            called = dotted(func)
+            if called is None or called in frozen_names(file):
+                continue
+            if not any(_same_object(called, root) for root in trained_roots):
+                continue
+            evidence = batch_norm_held_by(project, file, func, site.scope)
+            if evidence is None or evidence.pretrained:
+                continue  # pretrained networks are fine-tuned with batch norm in inference mode on purpose
+            yield Report(
+                site.node,
+                f"`{_short(file.code(site.node))}` runs `{called}` in inference mode in {where}: its batch norm "
+                f"{evidence.describe(file)} normalises with moving statistics and never updates them",
+                fix=_fix(site.node),
+                related=((evidence.file, evidence.node),),
+            )
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= 50 else text[:47] + "..."
+
+
+# Marks that ``train_step`` trains ``self`` itself (not each of its sublayers).
+_SELF_ONLY = "<self>"
+
+
+def _same_object(called: str, root: str) -> bool:
+    """``called`` is, contains or belongs to the object whose variables the step trains."""
+    if root == _SELF_ONLY:
+        return called == "self"
+    return called == root or called.startswith(root + ".") or root.startswith(called + ".")
+
+
+def _fix(call: cst.Call) -> FixSpec | None:
+    last = call.args[-1]
+    if not isinstance(last.comma, cst.MaybeSentinel):
+        return None  # a trailing comma: leave the layout to the author
+    fixed = call.with_changes(args=[
+        *call.args[:-1],
+        last.with_changes(comma=cst.MaybeSentinel.DEFAULT),
+        cst.Arg(keyword=cst.Name("training"), value=cst.Name("True"),
+                equal=cst.AssignEqual(cst.SimpleWhitespace(""), cst.SimpleWhitespace(""))),
+    ])
+    return FixSpec(node=call, replacement=fixed, message="Pass `training=True`", applicability="unsafe")
+
+
+def _training_step(ctx: FileContext, site: CallSite) -> tuple[str, set[str]] | None:
+    """Where the call runs as part of a training step, and the objects whose variables that step trains."""
+    file = ctx.file
+    function = file.enclosing_function(site.scope)
+    siblings = function.calls if function is not None else \
+        [c for c in file.calls if file.enclosing_function(c.scope) is None]
+    if function is not None and isinstance(function.node, cst.FunctionDef) \
+            and function.name in registry.TRAIN_STEP_METHODS and function.class_qualname \
+            and is_keras_class(ctx.project, file, function.class_qualname):
+        # ``train_step`` trains ``self`` by definition; ``self.teacher`` only if differentiated.
+        roots = {root for root in _trained_roots(file, siblings, None) if root != "self"}
+        return f"`{function.class_qualname}.{function.name}`", roots | {_SELF_ONLY}
+    tapes = _tape_names(file, site)
+    if not tapes:
+        return None
+    if not any(_applies_gradients(other) for other in siblings):
+        return None
+    tape_frame = next(frame for frame in site.withs if _is_tape(file, frame.call, frame.scope))
+    roots = _trained_roots(file, siblings, tapes)
+    return f"the `tf.GradientTape` training step (line {file.line(tape_frame.item)})", roots
+
+
+def _is_tape(file: FileModel, call: cst.Call | None, scope: Scope) -> bool:
+    return call is not None and bool(file.resolve(call.func, scope) & registry.GRADIENT_TAPE_NAMES)
+
+
+def _tape_names(file: FileModel, site: CallSite) -> set[str]:
+    names: set[str] = set()
+    for frame in site.withs:
+        if _is_tape(file, frame.call, frame.scope) and frame.item.asname is not None \
+                and isinstance(frame.item.asname.name, cst.Name):
+            names.add(frame.item.asname.name.value)
+    return names
+
+
+def _applies_gradients(site: CallSite) -> bool:
+    func = site.node.func
+    return isinstance(func, cst.Attribute) and func.attr.value in registry.TRAIN_OP_METHODS
+
+
+def _trained_roots(file: FileModel, siblings: list[CallSite], tapes: set[str] | None) -> set[str]:
+    """Dotted names of objects whose ``trainable_variables`` are differentiated or minimised in the step."""
+    roots: set[str] = set()
+    for other in siblings:
+        func = other.node.func
+        if not isinstance(func, cst.Attribute):
+            continue
+        if func.attr.value == registry.GRADIENT_METHOD:
+            if tapes is not None and not (isinstance(func.value, cst.Name) and func.value.value in tapes):
+                continue
+            param = registry.GRADIENT_SOURCES
+        elif func.attr.value == registry.MINIMIZE_METHOD:
+            param = registry.MINIMIZE_VAR_LIST
+        else:
+            continue
+        arg = call_argument(other.node, param.name, param.position)
+        if arg is not None:
+            roots |= _variable_owners(file, arg.value, other.scope, 0)
+    return roots
+
+
+def _variable_owners(file: FileModel, expr: cst.CSTNode, scope: Scope, depth: int) -> set[str]:
+    owners: set[str] = set()
+    if depth > 4:
+        return owners
+    stack: list[cst.CSTNode] = [expr]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, cst.Attribute) and node.attr.value in registry.TRAINABLE_VARIABLES_ATTRIBUTES:
+            owner = dotted(node.value)
+            if owner:
+                owners.add(owner)
+            continue
+        if isinstance(node, cst.Name):
+            value = single_assignment(file, node, scope)
+            if value is not None:
+                owners |= _variable_owners(file, value, scope, depth + 1)
+            continue
+        if isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+            continue
+        stack.extend(child_nodes(node))
+    return owners
