@@ -171,9 +171,6 @@ def _check(argv: list[str]) -> int:
     config = _load_config(args)
     rules = _select_rules(args, config, all_rules)
 
-    # Imported here: `bnlint audit`, `--help` and `--version` need no parser.
-    from bnlint.engine import lint_files
-
     paths = args.paths or [Path(".")]
     found = discover(paths, config.exclude, config.root)
     for message in found.errors:

@@ -2,29 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Iterable, Iterator
 
 import libcst as cst
 
 from bnlint import registry
 from bnlint.context import FileContext
-from bnlint.facts import tokens
 from bnlint.facts.batch_norm import classify
+from bnlint.facts.conditionals import Branch, branches_of, inside
 from bnlint.project import ProjectIndex
 from bnlint.rule import Invalid, Report, Rule, Valid
-from bnlint.semantic import INSTANCE, CallSite, FileModel, FunctionInfo, Scope, call_argument, iter_names
+from bnlint.semantic import INSTANCE, FileModel, Scope, iter_names
 
 _MOVING_STAT_TEXT = registry.MOVING_STAT_WORDS
-
-
-@dataclass(frozen=True)
-class _Branch:
-    """A branch function of a conditional: its body, scope and a name for messages."""
-
-    node: cst.CSTNode
-    scope: Scope
-    label: str
 
 
 class UpdateRunsAtInference(Rule):
@@ -172,10 +162,7 @@ def bn(x, is_training, decay=0.99):
         file = ctx.file
         reported: set[int] = set()
         for site in file.calls:
-            api = _cond_api(file, site)
-            if api is None:
-                continue
-            for branch in _branches(file, site, api):
+            for branch in branches_of(file, site):
                 for creation, how in _outside_updates(file, branch, ctx.project):
                     if id(creation) in reported:
                         continue
@@ -194,89 +181,25 @@ def _short(text: str) -> str:
     return text if len(text) <= 50 else text[:47] + "..."
 
 
-def _cond_api(file: FileModel, site: CallSite) -> registry.CondApi | None:
-    for name in file.call_names(site):
-        api = registry.cond_api(name)
-        if api is not None:
-            return api
-    return None
-
-
-def _branches(file: FileModel, site: CallSite, api: registry.CondApi) -> Iterator[_Branch]:
-    exprs: list[cst.BaseExpression] = []
-    for param in api.branches:
-        arg = call_argument(site.node, param.name, param.position)
-        if arg is not None:
-            exprs.append(arg.value)
-    if api.pairs is not None:
-        pairs = call_argument(site.node, api.pairs.name, api.pairs.position)
-        if pairs is not None:
-            exprs.extend(_pair_functions(pairs.value))
-    for expr in exprs:
-        branch = _branch(file, expr, site.scope)
-        if branch is not None:
-            yield branch
-
-
-def _pair_functions(expr: cst.BaseExpression) -> list[cst.BaseExpression]:
-    out: list[cst.BaseExpression] = []
-    if isinstance(expr, (cst.List, cst.Tuple)):
-        for element in expr.elements:
-            pair = element.value
-            if isinstance(pair, cst.Tuple) and len(pair.elements) == 2:
-                out.append(pair.elements[1].value)
-    elif isinstance(expr, cst.Dict):
-        for element in expr.elements:
-            if isinstance(element, cst.DictElement):
-                out.append(element.value)
-    return out
-
-
-def _branch(file: FileModel, expr: cst.BaseExpression, scope: Scope) -> _Branch | None:
-    if isinstance(expr, cst.Lambda):
-        info = file.function_by_node.get(id(expr))
-        return _Branch(expr.body, info.scope, "the branch lambda") if info else None
-    if isinstance(expr, cst.Call) and expr.args:
-        # functools.partial(fn, ...)
-        if any(name.endswith("partial") for name in file.resolve(expr.func, scope)):
-            return _branch(file, expr.args[0].value, scope)
-        return None
-    if isinstance(expr, cst.Name):
-        for binding in file.lookup(expr.value, scope):
-            if binding.kind == "def" and isinstance(binding.node, cst.FunctionDef):
-                info: FunctionInfo | None = file.function_by_node.get(id(binding.node))
-                if info is not None:
-                    return _Branch(binding.node.body, info.scope, f"the branch `{expr.value}`")
-    return None
-
-
-def _outside_updates(file: FileModel, branch: _Branch,
+def _outside_updates(file: FileModel, branch: Branch,
                      project: ProjectIndex) -> Iterator[tuple[cst.Call, str]]:
     """In-place update ops a branch uses but that were created outside it."""
     pulled = _control_dependency_names(file, branch)
-    for name in iter_names(branch.node):
+    for name in iter_names(branch.function.node.body):
         for binding in file.lookup(name.value, branch.scope):
             if binding.kind != "assign" or not isinstance(binding.value, cst.Call):
                 continue
-            if _inside(binding.scope, branch.scope):
+            if inside(binding.scope, branch.scope):
                 continue
             if _is_in_place_update(file, binding.value, binding.scope, project):
                 how = "pulled in by `control_dependencies`" if id(name) in pulled else "selected"
                 yield binding.value, how
 
 
-def _inside(scope: Scope | None, branch_scope: Scope) -> bool:
-    while scope is not None:
-        if scope is branch_scope:
-            return True
-        scope = scope.parent
-    return False
-
-
-def _control_dependency_names(file: FileModel, branch: _Branch) -> set[int]:
+def _control_dependency_names(file: FileModel, branch: Branch) -> set[int]:
     names: set[int] = set()
     for site in file.calls:
-        if not _inside(site.scope, branch.scope):
+        if not inside(site.scope, branch.scope):
             continue
         if file.call_names(site) & registry.CONTROL_DEPENDENCIES_NAMES:
             for arg in site.node.args:
