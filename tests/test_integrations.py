@@ -85,3 +85,35 @@ def test_gitlab_code_quality_report(tmp_path, capsys, monkeypatch):
     assert all(i["description"].startswith("BN003 Moments over axes") for i in issues)
     # GitLab shows one issue per fingerprint: two findings need two fingerprints.
     assert len({i["fingerprint"] for i in issues}) == 2
+
+
+KERAS2_MODE = (
+    "import tensorflow as tf\n"
+    "\n"
+    "@tf.function\n"
+    "def step(x):\n"
+    "    return x\n"
+    "\n"
+    "bn = tf.keras.layers.BatchNormalization(mode=0)\n"
+)
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is needed by pre-commit")
+def test_pre_commit_fix_hook_applies_the_safe_fix_then_passes(tmp_path):
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "layers.py").write_text(KERAS2_MODE)
+    _git(project, "init", "-q")
+    _git(project, "add", "layers.py")
+    _git(project, "commit", "-qm", "init")
+    env = {**os.environ, "PRE_COMMIT_HOME": str(tmp_path / "pre-commit-home")}
+    command = [str(BIN / "pre-commit"), "try-repo", str(ROOT), "bnlint-fix", "--all-files"]
+
+    first = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True)
+    # pre-commit fails a hook that modified files, so the user reviews the fix.
+    assert first.returncode == 1, first.stdout + first.stderr
+    assert "files were modified by this hook" in first.stdout
+    assert (project / "layers.py").read_text() == KERAS2_MODE.replace("(mode=0)", "()")
+
+    second = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True)
+    assert second.returncode == 0, second.stdout + second.stderr
