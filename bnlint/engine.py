@@ -19,7 +19,7 @@ from typing import Callable, Mapping, Sequence
 
 from bnlint.context import FileContext
 from bnlint.edits import fix_from_spec
-from bnlint.findings import Finding, Location
+from bnlint.findings import Finding, Fix, Location
 from bnlint.noqa import NoqaMap
 from bnlint.project import ProjectIndex, module_name_for
 from bnlint.rule import Report, Rule
@@ -132,8 +132,7 @@ def _finding(rule: Rule, model: FileModel, report: Report) -> Finding:
         location=start,
         end_location=end,
         severity=rule.SEVERITY,
-        # Notebooks get no fixes: edits would have to be mapped back into the cells' JSON.
-        fix=fix_from_spec(model, report.fix) if report.fix is not None and model.cells is None else None,
+        fix=fix_from_spec(model, report.fix) if report.fix is not None else None,
         noqa_row=start.row,
         related=related,
     )
@@ -153,7 +152,24 @@ def in_cells(finding: Finding, source: SourceFile | None) -> Finding:
         location=Location(row, finding.location.column),
         end_location=Location(end_row, finding.end_location.column),
         noqa_row=row,
+        fix=_fix_in_cell(finding.fix, source, cell),
     )
+
+
+def _fix_in_cell(fix: Fix | None, source: SourceFile, cell: int) -> Fix | None:
+    """A fix with rows counted within ``cell``; None when it would reach another cell or IPython syntax."""
+    if fix is None or source.cells is None:
+        return fix
+    edits = []
+    for edit in fix.edits:
+        rows = range(edit.location.row, edit.end_location.row + 1)
+        start_cell, start = source.locate(edit.location.row)
+        end_cell, end = source.locate(edit.end_location.row)
+        if start_cell != cell or end_cell != cell or any(row in source.cells.blanked for row in rows):
+            return None
+        edits.append(replace(edit, location=Location(start, edit.location.column),
+                             end_location=Location(end, edit.end_location.column)))
+    return replace(fix, edits=tuple(edits))
 
 
 def _add_parse_error(result: LintResult, rule: type[Rule] | None, path: Path, error: SourceError,

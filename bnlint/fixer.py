@@ -27,6 +27,7 @@ from typing import Callable, Sequence
 from bnlint.edits import apply_fixes, select_fixes, split_lines
 from bnlint.engine import LintResult, lint_files
 from bnlint.findings import Finding, Fix
+from bnlint.notebook import code_cell_sources, dump_notebook, joined_source, replace_code_cells
 from bnlint.rule import Rule
 from bnlint.source import SourceError, SourceFile, parse, read_source, run_with_big_stack
 
@@ -104,12 +105,16 @@ def fix_files(files: Sequence[Path], rules: Sequence[type[Rule]], *, unsafe: boo
         progress = False
         for path, findings in fixable.items():
             source = sources.get(path) or _read(path)
-            if source is None or source.cells is not None:
-                continue  # unreadable now, or a notebook (the engine offers no fixes there)
+            if source is None:
+                continue  # unreadable now
             outcome.originals.setdefault(path, source)
-            text, count = _apply(path, source.text, findings, failed, outcome.errors)
-            if text != source.text:
-                sources[path] = replace(source, text=text)
+            if source.notebook is not None:
+                fixed_source, count = _apply_notebook(path, source, findings, failed, outcome.errors)
+            else:
+                text, count = _apply(path, source.text, findings, failed, outcome.errors)
+                fixed_source = replace(source, text=text)
+            if fixed_source.text != source.text:
+                sources[path] = fixed_source
                 outcome.fixed[path] = outcome.fixed.get(path, 0) + count
                 progress = True
         if not progress:
@@ -158,11 +163,57 @@ def _apply(path: Path, text: str, findings: list[Finding], failed: set, errors: 
     return fixed, count
 
 
+def _apply_notebook(path: Path, source: SourceFile, findings: list[Finding], failed: set,
+                    errors: list[str]) -> tuple[SourceFile, int]:
+    """Apply fixes cell by cell (their edits count rows within a cell); only changed code cells change.
+
+    A cell may hold IPython syntax, so the check that the result still parses is
+    made on the notebook's joined Python source, as it was linted.
+    """
+    assert source.notebook is not None
+    cells = code_cell_sources(source.notebook)
+    per_cell: dict[int, list[Fix]] = {}
+    for finding in findings:
+        if finding.fix is not None and finding.cell is not None and 1 <= finding.cell <= len(cells):
+            per_cell.setdefault(finding.cell, []).append(finding.fix)
+    accepted = {cell: select_fixes(cells[cell - 1], fixes)[0] for cell, fixes in per_cell.items()}
+
+    def build(chosen: dict[int, list[Fix]]) -> SourceFile:
+        document = replace_code_cells(source.notebook, {
+            cell: apply_fixes(cells[cell - 1], fixes) for cell, fixes in chosen.items() if fixes})
+        text, cell_map = joined_source(document)
+        return replace(source, text=text, cells=cell_map, notebook=document)
+
+    compiles = parses(source.text)
+    fixed = build(accepted)
+    if not parses(fixed.text, compiles):
+        good: dict[int, list[Fix]] = {}
+        for cell, fixes in accepted.items():
+            for fix in fixes:
+                trial = {**good, cell: [*good.get(cell, []), fix]}
+                if parses(build(trial).text, compiles):
+                    good = trial
+                    continue
+                for finding in findings:
+                    if finding.fix is fix:
+                        failed.add((path, finding.code, finding.message))
+                        errors.append(f"{path}:cell {finding.cell}:{finding.location.row}: the {finding.code} fix "
+                                      f"would leave the notebook unparseable; not applied")
+        accepted = good
+        fixed = build(accepted)
+    keys = {tuple(fix.edits) for fixes in accepted.values() for fix in fixes}
+    count = sum(1 for finding in findings if finding.fix is not None and tuple(finding.fix.edits) in keys)
+    return fixed, count
+
+
 def _write(path: Path, original: SourceFile, fixed: SourceFile, errors: list[str]) -> bool:
     """Write ``fixed`` over ``path`` atomically, as the original was encoded; report instead of raising."""
     target = Path(os.path.realpath(path))  # write through a symlink, keep the link
     try:
-        data = fixed.text.encode(fixed.encoding)
+        if fixed.notebook is not None:
+            data = dump_notebook(fixed.notebook, fixed.notebook_indent).encode("utf-8")
+        else:
+            data = fixed.text.encode(fixed.encoding)
     except UnicodeEncodeError:
         errors.append(f"{path}: the fixed code cannot be encoded as {fixed.encoding}; not written")
         return False

@@ -28,6 +28,8 @@ class CellMap:
     # 1-based row in the joined source where each code cell starts, and its 1-based number.
     starts: list[int] = field(default_factory=list)
     numbers: list[int] = field(default_factory=list)
+    # Rows of the joined source that hold blanked-out IPython syntax: fixes must not touch them.
+    blanked: set[int] = field(default_factory=set)
 
     def locate(self, row: int) -> tuple[int, int]:
         """(cell number, row within the cell) of a row of the joined source."""
@@ -48,6 +50,11 @@ def notebook_source(data: bytes) -> tuple[str, CellMap]:
         raise NotebookError(f"unsupported notebook format (nbformat {version!r}; bnlint reads nbformat 4)")
     if document.get("nbformat") != 4:
         raise NotebookError(f"unsupported notebook format (nbformat {document.get('nbformat')!r}; bnlint reads nbformat 4)")
+    return joined_source(document)
+
+
+def joined_source(document: dict) -> tuple[str, CellMap]:
+    """The code cells of an nbformat-4 document joined into one Python source, and the map back."""
     lines: list[str] = []
     cells = CellMap()
     code_number = 0
@@ -62,18 +69,54 @@ def notebook_source(data: bytes) -> tuple[str, CellMap]:
         cells.numbers.append(code_number)
         if cell_lines[0].lstrip().startswith("%%"):
             # A cell magic makes the whole cell non-Python (%%bash, %%writefile, ...).
+            cells.blanked.update(range(len(lines) + 1, len(lines) + len(cell_lines) + 1))
             lines.extend("" for _ in cell_lines)
             continue
-        lines.extend("" if _IPYTHON_LINE.match(line) else line for line in cell_lines)
+        for line in cell_lines:
+            if _IPYTHON_LINE.match(line):
+                cells.blanked.add(len(lines) + 1)
+                lines.append("")
+            else:
+                lines.append(line)
     return "\n".join(lines) + "\n", cells
 
 
-def code_cell_sources(data: bytes) -> list[str]:
-    """The source text of each code cell, in order (used when writing fixes back)."""
-    document = json.loads(data.decode("utf-8-sig"))
+def load_notebook(data: bytes) -> tuple[dict, int | None]:
+    """The notebook's JSON document and the indentation its file uses (None: one line)."""
+    text = data.decode("utf-8-sig")
+    document = json.loads(text)
+    match = re.search(r"\n( +)\"", text)
+    return document, (len(match.group(1)) if match else None)
+
+
+def code_cell_sources(document: dict) -> list[str]:
+    """The source text of each code cell, in order."""
     out = []
     for cell in document.get("cells", []):
         if isinstance(cell, dict) and cell.get("cell_type") == "code":
             source = cell.get("source", "")
             out.append("".join(source) if isinstance(source, list) else str(source))
     return out
+
+
+def replace_code_cells(document: dict, sources: dict[int, str]) -> dict:
+    """A copy of the document whose code cells numbered in ``sources`` (1-based) get new source.
+
+    Outputs, metadata and every other cell stay as they were; a source kept as a
+    list of lines stays a list, as Jupyter writes it.
+    """
+    copy = json.loads(json.dumps(document))
+    number = 0
+    for cell in copy.get("cells", []):
+        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
+            continue
+        number += 1
+        if number in sources:
+            text = sources[number]
+            cell["source"] = text.splitlines(keepends=True) if isinstance(cell.get("source"), list) else text
+    return copy
+
+
+def dump_notebook(document: dict, indent: int | None) -> str:
+    """The document as Jupyter writes it: sorted keys are not imposed, non-ASCII kept, final newline."""
+    return json.dumps(document, indent=indent, ensure_ascii=False) + "\n"

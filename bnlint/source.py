@@ -18,7 +18,7 @@ from typing import Callable, TypeVar
 
 import libcst as cst
 
-from bnlint.notebook import NOTEBOOK_SUFFIX, CellMap, NotebookError, notebook_source
+from bnlint.notebook import NOTEBOOK_SUFFIX, CellMap, NotebookError, load_notebook, notebook_source
 
 _COOKIE = re.compile(rb"^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)")
 
@@ -49,8 +49,11 @@ class SourceFile:
     text: str
     encoding: str
     has_bom: bool
-    # For a notebook: where each code cell starts in ``text`` (see ``bnlint.notebook``).
+    # For a notebook: where each code cell starts in ``text`` (see ``bnlint.notebook``),
+    # the JSON document and the indentation of its file, for writing fixes back.
     cells: CellMap | None = None
+    notebook: dict | None = None
+    notebook_indent: int | None = None
 
     def locate(self, row: int) -> tuple[int | None, int]:
         """(notebook cell or None, row within it) of a row of ``text``."""
@@ -104,7 +107,9 @@ def read_source(path: Path) -> SourceFile:
             text, cells = notebook_source(data)
         except NotebookError as exc:
             raise SourceError(str(exc)) from None
-        return SourceFile(path=path, text=text, encoding="utf-8", has_bom=False, cells=cells)
+        document, indent = load_notebook(data)
+        return SourceFile(path=path, text=text, encoding="utf-8", has_bom=False, cells=cells,
+                          notebook=document, notebook_indent=indent)
     return decode(path, data)
 
 

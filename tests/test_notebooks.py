@@ -59,3 +59,55 @@ def test_broken_notebooks_are_one_bn000_each_not_a_crash(tmp_path, capsys, monke
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("invalid.ipynb:1:1: BN000 notebook is not valid JSON")
     assert out[1] == "old.ipynb:1:1: BN000 unsupported notebook format (nbformat 3; bnlint reads nbformat 4)"
+
+
+def test_fix_rewrites_only_the_changed_code_cell_and_keeps_everything_else(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    document = {
+        "cells": [
+            {"cell_type": "markdown", "metadata": {}, "source": ["# Keras 2 port\n"]},
+            {"cell_type": "code", "execution_count": 1, "metadata": {"tags": ["setup"]},
+             "outputs": [{"output_type": "stream", "name": "stdout", "text": ["ready\n"]}],
+             "source": ["%matplotlib inline\n", "import tensorflow as tf\n"]},
+            {"cell_type": "code", "execution_count": 2, "metadata": {}, "outputs": [],
+             "source": ["@tf.function\n", "def step(x):\n", "    return x\n"]},
+            {"cell_type": "code", "execution_count": 3, "metadata": {"collapsed": False},
+             "outputs": [{"output_type": "execute_result", "data": {"text/plain": ["<BatchNormalization>"]},
+                          "metadata": {}, "execution_count": 3}],
+             "source": ["bn = tf.keras.layers.BatchNormalization(mode=0)  # é\n", "!nvidia-smi\n"]},
+        ],
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+        "nbformat": 4, "nbformat_minor": 5,
+    }
+    original = json.dumps(document, indent=1, ensure_ascii=False) + "\n"
+    (tmp_path / "port.ipynb").write_text(original, encoding="utf-8")
+
+    assert main(["--isolated", "--no-cache", "port.ipynb"]) == 1
+    assert "port.ipynb:cell 3:1:" in capsys.readouterr().out
+
+    assert main(["--isolated", "--no-cache", "--fix", "port.ipynb"]) == 0
+    assert capsys.readouterr().out.endswith("Found 1 finding (1 fixed, 0 remaining).\n")
+    written = (tmp_path / "port.ipynb").read_text(encoding="utf-8")
+    expected = json.loads(original)
+    expected["cells"][3]["source"] = ["bn = tf.keras.layers.BatchNormalization()  # é\n", "!nvidia-smi\n"]
+    # Only the fixed cell's source changed: outputs, metadata, magics, indentation all kept.
+    assert written == json.dumps(expected, indent=1, ensure_ascii=False) + "\n"
+    assert main(["--isolated", "--no-cache", "--fix", "port.ipynb"]) == 0
+    assert (tmp_path / "port.ipynb").read_text(encoding="utf-8") == written
+
+
+def test_unsafe_fix_across_cells_keeps_the_notebook_valid(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    notebook = tmp_path / "training.ipynb"
+    notebook.write_bytes(FIXTURE.read_bytes())
+    assert main(["--isolated", "--no-cache", "--fix", "--unsafe-fixes", "training.ipynb"]) == 0
+    cells = [c for c in json.loads(notebook.read_text())["cells"] if c["cell_type"] == "code"]
+    # The train op's cell gets the hook, spelled with the notebook's own `tf`; the help line stays.
+    assert "".join(cells[4]["source"]) == (
+        "optimizer = tf.train.AdamOptimizer(0.001)\n"
+        "tf.nn.moments?\n"
+        "with tf.control_dependencies(tf.get_collection(tf.GraphKeys.UPDATE_OPS)):\n"
+        "    train_op = optimizer.minimize(loss)\n"
+    )
+    assert "%matplotlib inline\n" in cells[0]["source"]
+    assert main(["--isolated", "--no-cache", "training.ipynb"]) == 0
