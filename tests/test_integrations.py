@@ -32,23 +32,30 @@ def _git(cwd: Path, *args: str) -> None:
                    cwd=cwd, check=True, capture_output=True)
 
 
-@pytest.mark.skipif(shutil.which("git") is None, reason="git is needed by pre-commit")
-def test_pre_commit_try_repo_fails_on_a_finding_and_passes_once_fixed(tmp_path):
+def _try_hook(tmp_path: Path, hook: str, files: dict[str, str]):
+    """A throwaway git repository holding ``files``, and a function running ``hook`` from this checkout on it."""
     project = tmp_path / "project"
     project.mkdir()
-    (project / "train.py").write_text(NHWC_BUG)
+    for name, text in files.items():
+        (project / name).write_text(text)
     _git(project, "init", "-q")
-    _git(project, "add", "train.py")
+    _git(project, "add", *files)
     _git(project, "commit", "-qm", "init")
     env = {**os.environ, "PRE_COMMIT_HOME": str(tmp_path / "pre-commit-home")}
-    command = [str(BIN / "pre-commit"), "try-repo", str(ROOT), "bnlint", "--all-files"]
+    command = [str(BIN / "pre-commit"), "try-repo", str(ROOT), hook, "--all-files"]
+    return project, lambda: subprocess.run(command, cwd=project, env=env, capture_output=True, text=True)
 
-    failing = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True)
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is needed by pre-commit")
+def test_pre_commit_try_repo_fails_on_a_finding_and_passes_once_fixed(tmp_path):
+    project, run_hook = _try_hook(tmp_path, "bnlint", {"train.py": NHWC_BUG})
+
+    failing = run_hook()
     assert failing.returncode == 1, failing.stdout + failing.stderr
     assert "train.py:3:13: BN003 Moments over axes [0, 3]" in failing.stdout
 
     (project / "train.py").write_text(NHWC_BUG.replace("axes=[0, 3]", "axes=[0, 1, 2]"))
-    passing = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True)
+    passing = run_hook()
     assert passing.returncode == 0, passing.stdout + passing.stderr
     assert "bnlint" in passing.stdout and "Passed" in passing.stdout
 
@@ -100,20 +107,13 @@ KERAS2_MODE = (
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="git is needed by pre-commit")
 def test_pre_commit_fix_hook_applies_the_safe_fix_then_passes(tmp_path):
-    project = tmp_path / "project"
-    project.mkdir()
-    (project / "layers.py").write_text(KERAS2_MODE)
-    _git(project, "init", "-q")
-    _git(project, "add", "layers.py")
-    _git(project, "commit", "-qm", "init")
-    env = {**os.environ, "PRE_COMMIT_HOME": str(tmp_path / "pre-commit-home")}
-    command = [str(BIN / "pre-commit"), "try-repo", str(ROOT), "bnlint-fix", "--all-files"]
+    project, run_hook = _try_hook(tmp_path, "bnlint-fix", {"layers.py": KERAS2_MODE})
 
-    first = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True)
+    first = run_hook()
     # pre-commit fails a hook that modified files, so the user reviews the fix.
     assert first.returncode == 1, first.stdout + first.stderr
     assert "files were modified by this hook" in first.stdout
     assert (project / "layers.py").read_text() == KERAS2_MODE.replace("(mode=0)", "()")
 
-    second = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True)
+    second = run_hook()
     assert second.returncode == 0, second.stdout + second.stderr
