@@ -93,8 +93,11 @@ class ResultCache:
 
 def dirty_files(current: Mapping[str, FileEntry], cached: Mapping[str, FileEntry]) -> set[str]:
     """Files that must be linted again: changed, new, and everything import-connected to a change."""
+    # A file whose module name changed (a package __init__.py appeared or went) resolves
+    # differently even with the same bytes.
     changed = {name for name, entry in current.items()
-               if name not in cached or cached[name].digest != entry.digest}
+               if name not in cached or (cached[name].digest, cached[name].module, cached[name].imports)
+               != (entry.digest, entry.module, entry.imports)}
     removed = set(cached) - set(current)
     if not changed and not removed:
         return set()

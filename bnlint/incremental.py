@@ -18,6 +18,10 @@ def lint_incremental(files: Sequence[Path], rules: Sequence[type[Rule]], cache_d
     """Lint ``files`` like ``lint_files``, reusing cached findings of files untouched by any change."""
     cache = ResultCache(cache_dir, run_key(rules))
     relevant = token_pattern([rule for rule in rules if rule.CODE != PARSE_ERROR_CODE])
+    # Module names change only when a package's __init__.py appears or goes; while the
+    # set of them is the same, an unchanged file keeps its cached module name and imports.
+    packages_stable = {str(p) for p in files if p.name == "__init__.py"} == \
+        {name for name in cache.entries if name.endswith("__init__.py")}
     current: dict[str, FileEntry] = {}
     for path in files:
         try:
@@ -26,8 +30,13 @@ def lint_incremental(files: Sequence[Path], rules: Sequence[type[Rule]], cache_d
             # Unreadable files are always linted again (the engine reports them).
             current[str(path)] = FileEntry(digest=f"unreadable:{exc.errno}:{id(path)}")
             continue
+        digest = file_digest(data)
+        cached = cache.entries.get(str(path))
+        if packages_stable and cached is not None and cached.digest == digest:
+            current[str(path)] = FileEntry(digest, cached.module, cached.imports)
+            continue
         module, imports = graph_inputs(path, data.decode("utf-8", "replace"), relevant)
-        current[str(path)] = FileEntry(file_digest(data), module, imports)
+        current[str(path)] = FileEntry(digest, module, imports)
     dirty = dirty_files(current, cache.entries)
     to_lint = [path for path in files if str(path) in dirty]
     result = lint_parallel(to_lint, rules, jobs, progress) if to_lint else LintResult()
@@ -42,6 +51,7 @@ def lint_incremental(files: Sequence[Path], rules: Sequence[type[Rule]], cache_d
         else:
             entry.findings = cache.entries[name].findings
             findings.extend(finding_from_dict(f) for f in entry.findings)
-    cache.save({name: entry for name, entry in current.items() if not entry.digest.startswith("unreadable:")})
+    if dirty or set(current) != set(cache.entries):
+        cache.save({name: entry for name, entry in current.items() if not entry.digest.startswith("unreadable:")})
     findings.sort(key=Finding.sort_key)
     return LintResult(findings=findings, files_checked=len(files), files_parsed=result.files_parsed)

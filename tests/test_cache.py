@@ -136,3 +136,25 @@ def test_a_file_that_stops_importing_another_still_re_lints_it(tmp_path):
     (tmp_path / "train.py").write_text("import tensorflow.compat.v1 as tf\ndef main(x):\n    return tf.identity(x)\n")
     result = lint_incremental(files, RULES, cache)
     assert _summary(result) == _summary(lint_files(files, RULES)) == [("optim.py", 4, "BN001")]
+
+
+def test_a_new_package_init_renames_modules_and_the_cache_follows(tmp_path):
+    project = tmp_path / "pkg"
+    project.mkdir()
+    files = _project(project)
+    cache = tmp_path / ".bnlint_cache"
+    assert ("train.py", 5, "BN001") in _summary(lint_incremental(files, RULES, cache))
+    # With an __init__.py, `import model` no longer names pkg/model.py (it is pkg.model now).
+    (project / "__init__.py").write_text("")
+    files = sorted(project.glob("*.py"))
+    assert _summary(lint_incremental(files, RULES, cache)) == _summary(lint_files(files, RULES))
+
+
+def test_a_warm_run_with_nothing_changed_leaves_the_cache_file_alone(tmp_path):
+    files = _project(tmp_path)
+    cache = tmp_path / ".bnlint_cache"
+    lint_incremental(files, RULES, cache)
+    (stored,) = cache.glob("*.json")
+    before = stored.stat().st_mtime_ns
+    lint_incremental(files, RULES, cache)
+    assert stored.stat().st_mtime_ns == before
