@@ -192,11 +192,13 @@ def _check(argv: list[str]) -> int:
         result, fixed, fix_failed = outcome.result, outcome.fixed_count, bool(outcome.errors)
     else:
         result = _lint(args, found.files, list(rules.values()), config.root)
+    for message in result.errors:
+        _error(message)
     findings = [finding for finding in result.findings if selected(finding)]
     color = args.output_file is None and wants_color(sys.stdout)
     report = output.LintReport(findings, rules, result.files_checked, Path.cwd(), all_rules, color=color)
     _write(_render(args, report, fixed), args.output_file)
-    if found.errors or fix_failed:
+    if found.errors or fix_failed or result.errors:
         return EXIT_ERROR
     return EXIT_FINDINGS if findings and not args.exit_zero else EXIT_CLEAN
 

@@ -36,6 +36,8 @@ class LintResult:
     findings: list[Finding] = field(default_factory=list)
     files_checked: int = 0
     files_parsed: int = 0
+    # bnlint's own failures (a rule that raised): the run goes on, and the CLI exits 2.
+    errors: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -102,6 +104,9 @@ def _lint(files: Sequence[Path], rules: Sequence[type[Rule]], sources: Mapping[P
         except RecursionError:
             _add_parse_error(result, parse_error_rule, path, SourceError("code is nested too deeply to analyse"))
             continue
+        except Exception as exc:  # noqa: BLE001 - a bug of bnlint's must not stop the other files
+            result.errors.append(f"internal error while reading {path}: {type(exc).__name__}: {exc}")
+            continue
         result.files_parsed += 1
         parsed.append(_Parsed(source, model, noqa))
 
@@ -110,11 +115,15 @@ def _lint(files: Sequence[Path], rules: Sequence[type[Rule]], sources: Mapping[P
         context = FileContext(item.model, project)
         for rule in checking_rules:
             try:
-                reports = list(rule.check(context))
+                findings = [_finding(rule, item.model, report) for report in rule.check(context)]
             except RecursionError:
-                reports = []
-            for report in reports:
-                finding = _finding(rule, item.model, report)
+                result.errors.append(f"{rule.CODE} skipped {item.model.path}: code nested too deeply to analyse")
+                continue
+            except Exception as exc:  # noqa: BLE001 - one rule's bug must not hide the other findings
+                result.errors.append(f"internal error in {rule.CODE} on {item.model.path}: "
+                                     f"{type(exc).__name__}: {exc}")
+                continue
+            for finding in findings:
                 if not item.noqa.suppressed(finding.code, finding.noqa_row or finding.location.row):
                     result.findings.append(in_cells(finding, item.source))
     result.findings.sort(key=Finding.sort_key)

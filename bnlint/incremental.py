@@ -51,7 +51,9 @@ def lint_incremental(files: Sequence[Path], rules: Sequence[type[Rule]], cache_d
         else:
             entry.findings = cache.entries[name].findings
             findings.extend(finding_from_dict(f) for f in entry.findings)
-    if dirty or set(current) != set(cache.entries):
+    # A run where a rule failed is not cached: the next run must try again.
+    if (dirty or set(current) != set(cache.entries)) and not result.errors:
         cache.save({name: entry for name, entry in current.items() if not entry.digest.startswith("unreadable:")})
     findings.sort(key=Finding.sort_key)
-    return LintResult(findings=findings, files_checked=len(files), files_parsed=result.files_parsed)
+    return LintResult(findings=findings, files_checked=len(files), files_parsed=result.files_parsed,
+                      errors=result.errors)

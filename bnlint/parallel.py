@@ -52,8 +52,9 @@ def lint_parallel(files: Sequence[Path], rules: Sequence[type[Rule]], jobs: int,
     codes = [rule.CODE for rule in rules]
     result = LintResult()
     with ProcessPoolExecutor(max_workers=jobs) as pool:
-        for findings, checked, parsed in pool.map(_lint_batch, [(batch, codes) for batch in batches]):
+        for findings, checked, parsed, errors in pool.map(_lint_batch, [(batch, codes) for batch in batches]):
             result.findings.extend(findings)
+            result.errors.extend(errors)
             result.files_checked += checked
             result.files_parsed += parsed
             if progress is not None:
@@ -73,10 +74,10 @@ def _balance(groups: list[set[str]], sizes: dict[str, int], count: int) -> list[
     return [batch for batch in batches if batch]
 
 
-def _lint_batch(job: tuple[list[str], list[str]]) -> tuple[list[Finding], int, int]:
+def _lint_batch(job: tuple[list[str], list[str]]) -> tuple[list[Finding], int, int, list[str]]:
     names, codes = job
     from bnlint.rule_loader import load_rules
 
     available = load_rules()
     result = lint_files([Path(name) for name in names], [available[code] for code in codes])
-    return result.findings, result.files_checked, result.files_parsed
+    return result.findings, result.files_checked, result.files_parsed, result.errors

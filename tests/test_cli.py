@@ -402,3 +402,18 @@ def test_real_process_exit_codes(tmp_path, files, argv, exit_code, stdout_end, s
     assert proc.stderr == stderr.format(root=tmp_path)
     if argv[:1] == ["rule"]:
         assert proc.stdout.startswith("# moments-axes-mismatch (BN003)\n\n")
+
+
+def test_a_failing_rule_is_reported_and_the_rest_still_checked(monkeypatch, capsys, tree):
+    # A bug in one rule must not hide the other rules' findings, nor pass silently.
+    rule = importlib.import_module("bnlint.rules.bn002_update_runs_at_inference").UpdateRunsAtInference
+
+    def broken(self, ctx):
+        raise ValueError("unexpected node")
+
+    monkeypatch.setattr(rule, "check", broken)
+    tree(**{"t.py": MOMENTS + "ema_update = tf.assign(moving_mean, 0.0)\n"})
+    code, out, err = run(capsys, "--no-cache", "t.py")
+    assert code == 2
+    assert out.startswith("t.py:3:13: BN003 ")
+    assert err == "bnlint: error: internal error in BN002 on t.py: ValueError: unexpected node\n"
