@@ -62,7 +62,7 @@ def fix_from_spec(model: "FileModel", spec: "FixSpec") -> Fix | None:
     module differs in (a statement replacement also rewrites its leading lines).
     """
     try:
-        old = model.module.code
+        old = model.text
         new = model.module.deep_replace(spec.node, spec.replacement).code  # type: ignore[union-attr]
         start, end = model.span(spec.node)
     except Exception:  # noqa: BLE001 - a broken fix must not break linting

@@ -95,7 +95,7 @@ def _lint(files: Sequence[Path], rules: Sequence[type[Rule]], sources: Mapping[P
             continue
         try:
             module = parse(source.text)
-            model = FileModel(module, str(path), module_name_for(path))
+            model = FileModel(module, str(path), module_name_for(path), source.text)
             model.cells = source.cells
         except SourceError as error:
             if not noqa.suppressed(PARSE_ERROR_CODE, error.row):

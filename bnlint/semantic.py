@@ -117,10 +117,12 @@ class FunctionInfo:
 class FileModel:
     """What bnlint knows about one parsed file."""
 
-    def __init__(self, module: cst.Module, path: str, module_name: str) -> None:
+    def __init__(self, module: cst.Module, path: str, module_name: str, text: str | None = None) -> None:
         self.module = module
         self.path = path
         self.module_name = module_name
+        # The source the module was parsed from; ``module.code`` would regenerate it on every access.
+        self._text = text
         self.module_scope = Scope("module", module, None, "")
         self.calls: list[CallSite] = []
         self.functions: dict[str, FunctionInfo] = {}  # module-relative qualname -> info
@@ -236,6 +238,13 @@ class FileModel:
         return self.resolve(call.func, scope or (site.scope if site else self.module_scope))
 
     # --- source -----------------------------------------------------------------------
+
+    @property
+    def text(self) -> str:
+        """The file's source text (libcst round-trips it exactly), generated at most once."""
+        if self._text is None:
+            self._text = self.module.code
+        return self._text
 
     def code(self, node: cst.CSTNode) -> str:
         """Source text of a node, on one line."""

@@ -255,7 +255,7 @@ def _name_used(file: FileModel, site: CallSite, name: str, assignment: cst.Assig
 def _imported_elsewhere(project: ProjectIndex, file: FileModel, name: str) -> bool:
     """A module-level name another linted file mentions (it may import and run the op)."""
     pattern = re.compile(rf"\b{re.escape(name)}\b")
-    return any(other is not file and pattern.search(other.module.code) for other in project.files)
+    return any(other is not file and pattern.search(other.text) for other in project.files)
 
 
 def _names_everywhere(root: cst.CSTNode) -> Iterable[cst.Name]:
