@@ -12,7 +12,7 @@ import libcst as cst
 from bnlint import registry
 from bnlint.project import ProjectIndex
 from bnlint.registry import Param
-from bnlint.semantic import Binding, CallSite, FileModel, Scope, WithFrame, call_argument, has_star_args
+from bnlint.semantic import Binding, CallSite, FileModel, Scope, WithFrame, call_argument, child_nodes, has_star_args
 
 _MAX_DEPTH = 8
 
@@ -176,12 +176,10 @@ def _returned_scopes(file: FileModel, expr: cst.BaseExpression, scope: Scope,
 
 
 def _with_frames_around(file: FileModel, node: cst.CSTNode) -> list[WithFrame]:
-    """With-items of the innermost call recorded inside ``node``'s statement, or found by search."""
+    """With-items of every ``with`` block enclosing ``node``, outermost first."""
     # Returns hold no call when they return ``sc``; find the with-blocks by position in the tree.
-    finder = _WithFinder(node)
-    file.module.visit(finder)
     frames: list[WithFrame] = []
-    for with_node in finder.path:
+    for with_node in _with_path(file.module, node):
         for item in with_node.items:
             call = item.item if isinstance(item.item, cst.Call) else None
             site = file.call_by_node.get(id(call)) if call is not None else None
@@ -190,26 +188,17 @@ def _with_frames_around(file: FileModel, node: cst.CSTNode) -> list[WithFrame]:
     return frames
 
 
-class _WithFinder(cst.CSTVisitor):
-    def __init__(self, target: cst.CSTNode) -> None:
-        super().__init__()
-        self.target = target
-        self.stack: list[cst.With] = []
-        self.path: list[cst.With] = []
-
-    def on_visit(self, node: cst.CSTNode) -> bool:
-        if self.path:
-            return False
-        if node is self.target:
-            self.path = list(self.stack)
-            return False
+def _with_path(root: cst.CSTNode, target: cst.CSTNode) -> list[cst.With]:
+    """The ``with`` statements on the way from ``root`` down to ``target`` (reads fields; rebuilds nothing)."""
+    stack: list[tuple[cst.CSTNode, tuple[cst.With, ...]]] = [(root, ())]
+    while stack:
+        node, withs = stack.pop()
+        if node is target:
+            return list(withs)
         if isinstance(node, cst.With):
-            self.stack.append(node)
-        return True
-
-    def on_leave(self, original_node: cst.CSTNode) -> None:
-        if isinstance(original_node, cst.With) and self.stack and self.stack[-1] is original_node:
-            self.stack.pop()
+            withs = (*withs, node)
+        stack.extend((child, withs) for child in child_nodes(node))
+    return []
 
 
 def arg_scope_defaults(file: FileModel, site: CallSite, op_names: frozenset[str], project: ProjectIndex,
