@@ -23,6 +23,7 @@ def lint_incremental(files: Sequence[Path], rules: Sequence[type[Rule]], cache_d
     packages_stable = {str(p) for p in files if p.name == "__init__.py"} == \
         {name for name in cache.entries if name.endswith("__init__.py")}
     current: dict[str, FileEntry] = {}
+    sizes: dict[str, int] = {}
     for path in files:
         try:
             data = path.read_bytes()
@@ -31,6 +32,7 @@ def lint_incremental(files: Sequence[Path], rules: Sequence[type[Rule]], cache_d
             current[str(path)] = FileEntry(digest=f"unreadable:{exc.errno}:{id(path)}")
             continue
         digest = file_digest(data)
+        sizes[str(path)] = len(data)
         cached = cache.entries.get(str(path))
         if packages_stable and cached is not None and cached.digest == digest:
             current[str(path)] = FileEntry(digest, cached.module, cached.imports)
@@ -39,7 +41,8 @@ def lint_incremental(files: Sequence[Path], rules: Sequence[type[Rule]], cache_d
         current[str(path)] = FileEntry(digest, module, imports)
     dirty = dirty_files(current, cache.entries)
     to_lint = [path for path in files if str(path) in dirty]
-    result = lint_parallel(to_lint, rules, jobs, progress) if to_lint else LintResult()
+    known = {name: (current[name].module, current[name].imports, sizes[name]) for name in dirty if name in sizes}
+    result = lint_parallel(to_lint, rules, jobs, progress, known) if to_lint else LintResult()
     fresh: dict[str, list[Finding]] = {}
     for finding in result.findings:
         fresh.setdefault(finding.filename, []).append(finding)

@@ -11,12 +11,15 @@ from __future__ import annotations
 import os
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 from bnlint.engine import PARSE_ERROR_CODE, LintResult, lint_files, token_pattern
 from bnlint.findings import Finding
 from bnlint.import_graph import components, graph_inputs, import_graph
 from bnlint.rule import Rule
+
+# (module name, imported modules, size in bytes) of one file, as the import graph needs them.
+GraphInputs = tuple[str, list[str], int]
 
 # Below this many files, starting workers costs more than it saves.
 _MIN_FILES_PER_JOB = 16
@@ -31,8 +34,12 @@ def default_jobs() -> int:
 
 
 def lint_parallel(files: Sequence[Path], rules: Sequence[type[Rule]], jobs: int,
-                  progress: Callable[[int], None] | None = None) -> LintResult:
-    """Lint ``files`` with up to ``jobs`` processes; same findings as ``lint_files``."""
+                  progress: Callable[[int], None] | None = None,
+                  known: Mapping[str, GraphInputs] | None = None) -> LintResult:
+    """Lint ``files`` with up to ``jobs`` processes; same findings as ``lint_files``.
+
+    ``known`` gives files' graph inputs already read (the cache has them), so they are not read twice.
+    """
     if jobs <= 1 or len(files) < jobs * _MIN_FILES_PER_JOB:
         return lint_files(files, rules, progress=progress)
     relevant = token_pattern([rule for rule in rules if rule.CODE != PARSE_ERROR_CODE])
@@ -41,6 +48,9 @@ def lint_parallel(files: Sequence[Path], rules: Sequence[type[Rule]], jobs: int,
     sizes: dict[str, int] = {}
     for path in files:
         name = str(path)
+        if known is not None and name in known:
+            modules[name], imports[name], sizes[name] = known[name]
+            continue
         try:
             data = path.read_bytes()
         except OSError:

@@ -45,3 +45,17 @@ def test_files_that_import_each_other_share_a_component():
                "pkg/__init__.py": [], "pkg/nets.py": [], "use_pkg.py": ["pkg"]}
     groups = sorted(sorted(g) for g in components(import_graph(modules, imports)))
     assert groups == [["model.py", "train.py"], ["other.py"], ["pkg/__init__.py", "pkg/nets.py", "use_pkg.py"]]
+
+
+def test_cached_parallel_run_finds_what_a_single_process_finds(tmp_path):
+    from bnlint.incremental import lint_incremental
+
+    files = []
+    for copy in range(3):
+        for path in sorted(FIXTURES.rglob("*.py")):
+            target = tmp_path / f"copy{copy}" / path.relative_to(FIXTURES)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(path.read_bytes())
+            files.append(target)
+    cached = lint_incremental(files, RULES, tmp_path / ".bnlint_cache", jobs=2)
+    assert _keys(cached) == _keys(lint_files(files, RULES))
