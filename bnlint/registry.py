@@ -261,7 +261,7 @@ KERAS_MODEL_FACTORIES = frozenset({
     "tensorflow.keras.models.Sequential", "tensorflow.keras.models.load_model",
     "tensorflow.keras.models.clone_model", "tensorflow.keras.saving.load_model",
 })
-KERAS_MODEL_FACTORY_PREFIXES = ("tensorflow.keras.applications.",)
+KERAS_APPLICATIONS_PREFIX = "tensorflow.keras.applications."
 TRAINABLE_ATTRIBUTE = "trainable"
 
 # --- Tensors used as Python booleans (BN008) ------------------------------------------------
@@ -537,7 +537,6 @@ MINIMIZE_VAR_LIST = Param("var_list", 1)
 TRAINABLE_VARIABLES_ATTRIBUTES = frozenset({"trainable_variables", "trainable_weights"})
 # Base classes of Keras layers and models (a linted class deriving from one is a Keras layer).
 KERAS_LAYER_BASE_PREFIXES = ("tensorflow.keras.",)
-KERAS_APPLICATIONS_PREFIX = "tensorflow.keras.applications."
 # ``weights="imagenet"`` (the default) loads pretrained weights; ``weights=None`` trains from scratch.
 KERAS_APPLICATIONS_WEIGHTS = Param("weights", 1)
 # ``tf.keras.applications`` networks built with batch normalization (VGG and ConvNeXt are not).

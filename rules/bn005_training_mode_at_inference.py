@@ -327,7 +327,7 @@ def _runs_batch_norm(file: FileModel, site: CallSite, project: ProjectIndex) -> 
     for name in names:
         base = name[: -len(INSTANCE)] if name.endswith(INSTANCE) else None
         if base is not None and (base in registry.KERAS_MODEL_FACTORIES
-                                 or base.startswith(registry.KERAS_MODEL_FACTORY_PREFIXES)):
+                                 or base.startswith(registry.KERAS_APPLICATIONS_PREFIX)):
             return True
         ref = project.function_for_name(name, near=file)
         if ref is not None:

@@ -209,7 +209,7 @@ def _is_keras_model(file: FileModel, site: CallSite, name: str) -> bool:
         if binding.kind != "assign" or binding.unpack or not isinstance(binding.value, cst.Call):
             return False
         names = file.resolve(binding.value.func, binding.scope)
-        if not any(n in registry.KERAS_MODEL_FACTORIES or n.startswith(registry.KERAS_MODEL_FACTORY_PREFIXES)
+        if not any(n in registry.KERAS_MODEL_FACTORIES or n.startswith(registry.KERAS_APPLICATIONS_PREFIX)
                    for n in names):
             return False
     return True
