@@ -350,15 +350,15 @@ def child_nodes(node: cst.CSTNode) -> list[cst.CSTNode]:
     return out
 
 
-def iter_names(node: cst.CSTNode) -> Iterator[cst.Name]:
-    """Every ``Name`` in a subtree, not descending into nested functions, lambdas or classes."""
+def iter_names(node: cst.CSTNode, nested: bool = False) -> Iterator[cst.Name]:
+    """Every ``Name`` in a subtree except attribute names; nested ``def``s and classes only with ``nested``."""
     stack: list[cst.CSTNode] = [node]
     while stack:
         current = stack.pop()
         if isinstance(current, cst.Name):
             yield current
             continue
-        if current is not node and isinstance(current, (cst.FunctionDef, cst.ClassDef)):
+        if not nested and current is not node and isinstance(current, (cst.FunctionDef, cst.ClassDef)):
             continue
         if isinstance(current, cst.Attribute):
             stack.append(current.value)
@@ -366,15 +366,18 @@ def iter_names(node: cst.CSTNode) -> Iterator[cst.Name]:
         stack.extend(reversed(child_nodes(current)))
 
 
-def contains(root: cst.CSTNode, target: cst.CSTNode) -> bool:
-    """``target`` (by identity) is ``root`` or inside it."""
+def walk(root: cst.CSTNode) -> Iterator[cst.CSTNode]:
+    """Every node of a subtree, ``root`` included (reads fields; rebuilds nothing)."""
     stack = [root]
     while stack:
         node = stack.pop()
-        if node is target:
-            return True
+        yield node
         stack.extend(child_nodes(node))
-    return False
+
+
+def contains(root: cst.CSTNode, target: cst.CSTNode) -> bool:
+    """``target`` (by identity) is ``root`` or inside it."""
+    return any(node is target for node in walk(root))
 
 
 def dotted(expr: cst.BaseExpression) -> str | None:

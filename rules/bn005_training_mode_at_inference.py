@@ -23,7 +23,7 @@ from bnlint.facts.values import Value, constant
 from bnlint.names import is_tensorflow_name
 from bnlint.project import ProjectIndex
 from bnlint.rule import Invalid, Report, Rule, Valid
-from bnlint.semantic import INSTANCE, CallSite, FileModel, call_argument, child_nodes, dotted
+from bnlint.semantic import INSTANCE, CallSite, FileModel, call_argument, dotted, walk
 
 # Words of a callee's name that say it is a whole model (its batch norms run in its mode).
 _MODEL_WORDS = frozenset({"model", "net", "network", "backbone", "encoder", "classifier"})
@@ -385,7 +385,7 @@ def _learning_phase_set(file: FileModel, site: CallSite) -> Report | None:
 def _learning_phase_fed(file: FileModel) -> Iterator[Report]:
     if not any(file.call_names(site) & registry.LEARNING_PHASE_NAMES for site in file.calls):
         return
-    for element in _dict_elements(file.module):
+    for element in (node for node in walk(file.module) if isinstance(node, cst.DictElement)):
         key = element.key
         if not isinstance(key, cst.Call):
             continue
@@ -399,15 +399,6 @@ def _learning_phase_fed(file: FileModel) -> Iterator[Report]:
             continue
         yield Report(element, f"`{file.code(key)}` is fed `{file.code(element.value)}` inside `{function.name}`, "
                               f"an inference path: Keras batch norms run in training mode")
-
-
-def _dict_elements(module: cst.Module) -> Iterator[cst.DictElement]:
-    stack: list[cst.CSTNode] = [module]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, cst.DictElement):
-            yield node
-        stack.extend(child_nodes(node))
 
 
 def _inference_graphs(project: ProjectIndex) -> list[_Export]:

@@ -13,7 +13,7 @@ from bnlint.facts.tf1 import autograph_converted
 from bnlint.facts.train_ops import module_builds_graph
 from bnlint.project import ProjectIndex
 from bnlint.rule import Invalid, Report, Rule, Valid
-from bnlint.semantic import CallSite, FileModel, child_nodes
+from bnlint.semantic import CallSite, FileModel, iter_names
 
 
 class EmaApplyNeverRun(Rule):
@@ -246,7 +246,8 @@ def _name_used(file: FileModel, site: CallSite, name: str, assignment: cst.Assig
     function = file.enclosing_function(site.scope)
     root: cst.CSTNode = function.node if function is not None else file.module
     target = assignment.targets[0].target
-    for node in _names_everywhere(root):
+    # Nested functions included: a closure may use the op.
+    for node in iter_names(root, nested=True):
         if node.value == name and node is not target:
             return True
     return False
@@ -256,19 +257,6 @@ def _imported_elsewhere(project: ProjectIndex, file: FileModel, name: str) -> bo
     """A module-level name another linted file mentions (it may import and run the op)."""
     pattern = re.compile(rf"\b{re.escape(name)}\b")
     return any(other is not file and pattern.search(other.text) for other in project.files)
-
-
-def _names_everywhere(root: cst.CSTNode) -> Iterable[cst.Name]:
-    """Every Name in a subtree, nested functions included (a closure may use the op)."""
-    stack: list[cst.CSTNode] = [root]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, cst.Name):
-            yield node
-        elif isinstance(node, cst.Attribute):
-            stack.append(node.value)
-        else:
-            stack.extend(child_nodes(node))
 
 
 def _average_before_apply(file: FileModel, ema: EmaObject) -> Iterable[Report]:
