@@ -8,7 +8,7 @@ import numpy as np
 
 from . import checks as C
 from .errors import AuditError, CheckSkipped
-from .inputs import load_npz, parse_input_shapes, synthesize
+from .inputs import load_npz, parse_input_shapes, require_finite, synthesize
 from .report import CHECKS, AuditReport, CheckResult
 from .tfenv import select_device, tensorflow, versions
 
@@ -25,6 +25,7 @@ def audit_model(
     select: Iterable[str] | None = None,
     atol: float | None = None,
     rtol: float | None = None,
+    unsafe_load: bool = False,
 ) -> AuditReport:
     """Audit a model's batch normalization at runtime and return the report.
 
@@ -35,6 +36,7 @@ def audit_model(
     ``inputs`` is an array (one input), a list of arrays, a mapping input name -> array,
     or a path to an ``.npz`` file; by default inputs are synthesised from the model's input
     signature with ``seed`` and ``batch_size``. ``select`` limits the checks run, by code.
+    ``unsafe_load`` lets a ``.keras`` target deserialise Python code (Lambda layers).
     The model's variables are restored after the audit (the optimizer's are not).
     Raises :class:`~bnlint.audit.errors.AuditError` when the audit cannot run.
     """
@@ -43,9 +45,10 @@ def audit_model(
     tf = tensorflow()
     shapes = parse_input_shapes([input_shape] if isinstance(input_shape, str) else input_shape)
     label = target
-    if isinstance(model, str):
+    loaded = isinstance(model, str)
+    if loaded:
         label = label or model
-        model = load_target(model)
+        model = load_target(model, unsafe_load=unsafe_load)
     label = label or type(model).__name__
     dev, dev_name = select_device(device)
     codes = list(CHECKS) if select is None else [c.upper() for c in select]
@@ -59,7 +62,11 @@ def audit_model(
         tol.rtol = rtol
 
     with tf.device(dev):
-        subject = make_subject(model, shapes)
+        try:
+            subject = make_subject(model, shapes)
+        except AuditError as exc:
+            # A loaded target's message names the file the user typed.
+            raise (AuditError(f"{label}: {exc}") if loaded else exc) from None
         try:
             data = _inputs(subject, inputs, batch_size, seed, shapes)
             results = _run(subject, data, codes, tol)
@@ -83,19 +90,29 @@ def _inputs(subject, inputs, batch_size, seed, shapes) -> dict[str, np.ndarray]:
     if isinstance(inputs, Mapping):
         missing = [s.name for s in specs if s.name not in inputs]
         if missing and len(inputs) == len(specs):
-            return {s.name: np.asarray(v) for s, v in zip(specs, inputs.values())}
-        if missing:
+            data = {s.name: np.asarray(v) for s, v in zip(specs, inputs.values())}
+        elif missing:
             raise AuditError(f"inputs: no array for {', '.join(missing)}")
-        return {s.name: np.asarray(inputs[s.name]) for s in specs}
-    arrays = [inputs] if not isinstance(inputs, (list, tuple)) else list(inputs)
-    if len(arrays) != len(specs):
-        raise AuditError(f"inputs: the model takes {len(specs)} input(s), got {len(arrays)}")
-    return {s.name: np.asarray(a) for s, a in zip(specs, arrays)}
+        else:
+            data = {s.name: np.asarray(inputs[s.name]) for s in specs}
+    else:
+        arrays = [inputs] if not isinstance(inputs, (list, tuple)) else list(inputs)
+        if len(arrays) != len(specs):
+            raise AuditError(f"inputs: the model takes {len(specs)} input(s), got {len(arrays)}")
+        data = {s.name: np.asarray(a) for s, a in zip(specs, arrays)}
+    require_finite(data, "inputs")
+    return data
 
 
 def _run(subject, data, codes, tol) -> dict[str, CheckResult]:
-    subject.prepare(data)
+    try:
+        subject.prepare(data)
+    except AuditError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the user's model failed on the inputs: one line, no traceback
+        raise AuditError(f"the model cannot run on the audit inputs: {type(exc).__name__}: {_first_line(exc)}") from exc
     stats = subject.statistics()
+    _require_finite_outputs(subject, data, stats)
     plan = [
         # Static first, training last: the training step changes state the others read.
         ("BNR004", lambda: C.check_serving_graph(subject, data, stats)),
@@ -117,6 +134,32 @@ def _run(subject, data, codes, tol) -> dict[str, CheckResult]:
         except Exception as exc:  # noqa: BLE001 - reported as one line by the CLI
             raise AuditError(f"{code} could not run on this model: {type(exc).__name__}: {_first_line(exc)}") from exc
     return results
+
+
+def _require_finite_outputs(subject, data, stats) -> None:
+    """Refuse a model whose inference output holds NaN or Inf.
+
+    BNR003 and BNR005 compare outputs; NaN compares unequal to everything and ``max``
+    skips it, so their verdicts on such a model would be noise, not findings.
+    """
+    original = [s.read() for s in stats]
+    try:
+        outputs = subject.infer(data)
+    except Exception:  # noqa: BLE001 - the checks run it again and report the failure
+        return
+    finally:
+        # A model that updates its statistics at inference must reach BNR001 untouched.
+        for s, v in zip(stats, original):
+            s.write(v)
+    for i, out in enumerate(outputs):
+        out = np.asarray(out)
+        if out.dtype.kind in "fc" and not np.all(np.isfinite(out)):
+            bad = int(out.size - np.count_nonzero(np.isfinite(out)))
+            raise AuditError(
+                f"the model's output {i} is NaN or Inf on the audit inputs ({bad} of {out.size} values); "
+                "the checks compare outputs and cannot judge it: fix the model, or pass --inputs it "
+                "computes finite outputs for"
+            )
 
 
 def _first_line(exc: Exception) -> str:

@@ -13,6 +13,10 @@ from .report import CheckResult
 from .subjects import Stat, Subject
 
 
+# Why the statistics checks skip a model without BN: the user should read that none was found.
+NO_STATISTICS = "no batch-normalization layers or moving statistics found in the model"
+
+
 @dataclass
 class Tolerance:
     """``|a - b| <= atol + rtol * max|reference|`` counts as equal for float32 outputs.
@@ -38,7 +42,13 @@ def _max_change(a: np.ndarray, b: np.ndarray) -> float:
         return float("inf")
     if a.size == 0:
         return 0.0
-    return float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64))))
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    # NaN where the other side is a number is an infinite change, not one that
+    # max(0.0, nan) quietly drops; equal values (inf == inf) and NaN-vs-NaN are no change.
+    same = (a64 == b64) | (np.isnan(a64) & np.isnan(b64))
+    with np.errstate(invalid="ignore"):
+        diff = np.where(same, 0.0, np.abs(a64 - b64))
+    return float(np.max(np.nan_to_num(diff, nan=np.inf, posinf=np.inf)))
 
 
 def _same_bits(a: np.ndarray, b: np.ndarray) -> bool:
@@ -57,7 +67,7 @@ def _out_diff(a: list[np.ndarray], b: list[np.ndarray]) -> float:
 def check_inference_updates(subject: Subject, inputs: dict, stats: list[Stat]) -> CheckResult:
     """BNR001: every inference path must leave every moving statistic bitwise unchanged."""
     if not stats:
-        return CheckResult("BNR001", "skipped", None, "no moving statistics found in the model")
+        return CheckResult("BNR001", "skipped", None, NO_STATISTICS)
     original = [s.read() for s in stats]
     changed: dict[int, dict] = {}
     ran, skipped = [], []
@@ -98,7 +108,7 @@ def check_inference_updates(subject: Subject, inputs: dict, stats: list[Stat]) -
 def check_training_updates(subject: Subject, inputs: dict, stats: list[Stat]) -> CheckResult:
     """BNR002: one training step must change the statistics of every trainable BN."""
     if not stats:
-        return CheckResult("BNR002", "skipped", None, "no moving statistics found in the model")
+        return CheckResult("BNR002", "skipped", None, NO_STATISTICS)
     snapshot = getattr(subject, "snapshot", None)
     weights = snapshot() if snapshot else None
     original = [s.read() for s in stats]
@@ -201,7 +211,7 @@ def _perturb(s: Stat, value: np.ndarray) -> np.ndarray:
 def check_stats_used(subject: Subject, inputs: dict, stats: list[Stat], tol: Tolerance) -> CheckResult:
     """BNR005: perturbing a layer's moving statistics must move the inference output."""
     if not stats:
-        return CheckResult("BNR005", "skipped", None, "no moving statistics found in the model")
+        return CheckResult("BNR005", "skipped", None, NO_STATISTICS)
     probe = take(inputs, slice(0, min(4, batch_size_of(inputs))))
     reference = subject.infer(probe)
     bound = tol.bound(reference)

@@ -46,6 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--legacy-keras", action="store_true",
                    help=f"run with {LEGACY_KERAS_ENV}=1 (tf_keras), as TF1 graphs built with "
                    "tf.compat.v1.layers need")
+    p.add_argument("--unsafe-load", action="store_true",
+                   help="let a .keras/.h5 TARGET run the Python code it holds (Lambda layers) while "
+                   "loading; only for files you trust")
     return p
 
 
@@ -95,6 +98,7 @@ def _audit(args: argparse.Namespace) -> int:
             select=[c.strip() for c in args.select.split(",") if c.strip()] if args.select else None,
             atol=args.atol,
             rtol=args.rtol,
+            unsafe_load=args.unsafe_load,
         )
     except ImportError as exc:
         if legacy_keras_active():

@@ -112,11 +112,33 @@ def load_npz(path: str, specs: Sequence[InputSpec]) -> dict[str, np.ndarray]:
                 f"--inputs {path}: array for {spec.name!r} has shape {arr.shape}, "
                 f"expected {_show(spec.shape)}"
             )
-        out[spec.name] = arr.astype(np.dtype(spec.dtype), copy=False)
+        try:
+            out[spec.name] = arr.astype(np.dtype(spec.dtype), copy=False)
+        except (TypeError, ValueError):  # strings where the model wants numbers
+            raise AuditError(
+                f"--inputs {path}: array for {spec.name!r} has dtype {arr.dtype}, which does not "
+                f"convert to the input's {spec.dtype}"
+            ) from None
     sizes = {a.shape[0] for a in out.values()}
     if len(sizes) != 1:
         raise AuditError(f"--inputs {path}: arrays have different batch sizes {sorted(sizes)}")
+    require_finite(out, f"--inputs {path}")
     return out
+
+
+def require_finite(inputs: dict[str, np.ndarray], source: str) -> None:
+    """Refuse inputs holding NaN or Inf.
+
+    Every check compares numbers: with NaN inputs the outputs are NaN, NaN compares
+    unequal to itself and ``max`` ignores it, so checks would pass or fail on garbage.
+    """
+    for name, arr in inputs.items():
+        if arr.dtype.kind in "fc" and not np.all(np.isfinite(arr)):
+            bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
+            raise AuditError(
+                f"{source}: array {name!r} contains NaN or Inf ({bad} of {arr.size} values); "
+                "the audit needs finite inputs"
+            )
 
 
 def batch_size_of(inputs: dict[str, np.ndarray]) -> int:

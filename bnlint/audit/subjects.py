@@ -304,8 +304,11 @@ class ModuleSubject(Subject):
         self.module = module
         self.functions = self._functions()
         if not self.functions:
+            # Say what to do, not only what is missing: the fix is in the export.
             raise AuditError(
-                "the tf.Module has no serving signature and no tf.function with an input_signature"
+                "the tf.Module or SavedModel has no serving signature and no tf.function with an "
+                "input_signature: export it with tf.saved_model.save(module, path, "
+                "signatures={'serving_default': module.fn}) or give its tf.function an input_signature"
             )
         self.specs = self._specs(self.functions[0][1])
         self.input_shapes = input_shapes or {}

@@ -6,6 +6,7 @@ import importlib
 import importlib.util
 import os
 import sys
+import zipfile
 from typing import Any
 
 from .errors import AuditError, TensorFlowMissing
@@ -17,18 +18,22 @@ TARGET_HELP = (
     "or path/to/file.py:factory / package.module:factory"
 )
 
+EXPECTED = "a Keras model, a tf.Module with tf.function signatures, or a bnlint.audit.TF1Graph"
 
-def load_target(spec: str) -> Any:
+
+def load_target(spec: str, unsafe_load: bool = False) -> Any:
     """Load ``spec`` into a Keras model, a ``tf.Module`` or a :class:`TF1Graph`.
 
     A factory target runs the user's code: that is what the user asked for.
-    Raises :class:`AuditError` with a one-line message when it cannot be loaded.
+    ``unsafe_load`` lets a Keras file deserialise Python code (Lambda layers): only
+    for files the user trusts. Raises :class:`AuditError` with a one-line message
+    when the target cannot be loaded.
     """
     tensorflow()
     if os.path.isdir(spec):
         return _load_saved_model(spec)
     if os.path.isfile(spec) and spec.endswith((".keras", ".h5", ".hdf5")):
-        return _load_keras(spec)
+        return _load_keras(spec, unsafe_load)
     module_part, sep, factory = spec.rpartition(":")
     if sep and factory.isidentifier() and module_part:
         return _run_factory(module_part, factory, spec)
@@ -37,12 +42,29 @@ def load_target(spec: str) -> Any:
     raise AuditError(f"{spec}: {TARGET_HELP}")
 
 
-def _load_keras(path: str) -> Any:
+def _load_keras(path: str, unsafe_load: bool = False) -> Any:
     k = keras()
+    if path.endswith(".keras"):
+        # Keras says "File not found" for a .keras file that is not a zip: say what is wrong.
+        if not zipfile.is_zipfile(path):
+            raise AuditError(f"{path}: not a valid .keras file (not a zip archive: truncated or corrupted?)")
+        try:
+            with zipfile.ZipFile(path) as archive:
+                has_config = "config.json" in archive.namelist()
+        except (OSError, zipfile.BadZipFile) as exc:
+            raise AuditError(f"{path}: not a valid .keras file ({_line(exc)})") from None
+        if not has_config:
+            raise AuditError(f"{path}: not a valid .keras file (the archive has no config.json)")
     try:
         # safe_mode refuses to deserialise lambdas: loading a file must not run its code.
-        return k.saving.load_model(path, safe_mode=True)
+        return k.saving.load_model(path, safe_mode=not unsafe_load)
     except Exception as exc:  # noqa: BLE001 - Keras raises many kinds
+        text = str(exc)
+        if not unsafe_load and ("safe_mode" in text or "unsafe_deserialization" in text):
+            raise AuditError(
+                f"{path}: refused to load: the file holds Python code (a Lambda layer) that loading "
+                "would run; pass --unsafe-load if you trust the file"
+            ) from None
         raise AuditError(f"{path}: cannot load the Keras model: {_line(exc)}") from None
 
 
@@ -66,22 +88,50 @@ def _run_factory(module_part: str, factory: str, spec: str) -> Any:
         sys.modules[name] = module
         try:
             mod_spec.loader.exec_module(module)
-        except Exception as exc:  # noqa: BLE001
-            raise AuditError(f"{spec}: importing {module_part} failed: {type(exc).__name__}: {_line(exc)}") from None
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - a script may sys.exit() on import
+            raise AuditError(f"{spec}: importing {module_part} failed: {_raised(exc)}") from None
     else:
         try:
             module = importlib.import_module(module_part)
-        except Exception as exc:  # noqa: BLE001
-            raise AuditError(f"{spec}: cannot import {module_part}: {type(exc).__name__}: {_line(exc)}") from None
+        except (Exception, SystemExit) as exc:  # noqa: BLE001
+            raise AuditError(f"{spec}: cannot import {module_part}: {_raised(exc)}") from None
     fn = getattr(module, factory, None)
     if not callable(fn):
         raise AuditError(f"{spec}: {module_part} has no callable {factory!r}")
     try:
-        return fn()
+        obj = fn()
     except (AuditError, TensorFlowMissing):
         raise
-    except Exception as exc:  # noqa: BLE001
-        raise AuditError(f"{spec}: the factory raised {type(exc).__name__}: {_line(exc)}") from None
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - sys.exit() in a factory must not end the audit
+        raise AuditError(f"{spec}: the factory {factory}() raised {_raised(exc)}") from None
+    if not _auditable(obj):
+        # Say so here, where the factory is known, not later as "cannot audit a int".
+        raise AuditError(f"{spec}: the factory {factory}() returned {_describe(obj)}; it must return {EXPECTED}")
+    return obj
+
+
+def _auditable(obj: Any) -> bool:
+    tf = tensorflow()
+    return (
+        isinstance(obj, TF1Graph)
+        or (hasattr(obj, "layers") and hasattr(obj, "predict") and hasattr(obj, "train_on_batch"))
+        or isinstance(obj, tf.Module)
+        or hasattr(obj, "signatures")
+    )
+
+
+def _describe(obj: Any) -> str:
+    """``an int (3)``, ``a str ('hello')``, ``a ndarray of shape (3,)``: what a factory returned."""
+    name = type(obj).__name__
+    if obj is None:
+        return "None"
+    shape = getattr(obj, "shape", None)
+    if isinstance(shape, tuple):
+        detail = f" of shape {shape}"
+    else:
+        text = repr(obj)
+        detail = f" ({text[:40]}{'...' if len(text) > 40 else ''})" if "\n" not in text else ""
+    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}{detail}"
 
 
 def make_subject(obj: Any, input_shapes: dict | None = None):
@@ -95,12 +145,15 @@ def make_subject(obj: Any, input_shapes: dict | None = None):
         return KerasSubject(obj, input_shapes)
     if isinstance(obj, tf.Module) or hasattr(obj, "signatures"):
         return ModuleSubject(obj, input_shapes)
-    raise AuditError(
-        f"cannot audit a {type(obj).__name__}: expected a Keras model, a tf.Module with "
-        "tf.function signatures, or a bnlint.audit.TF1Graph"
-    )
+    raise AuditError(f"cannot audit {_describe(obj)}: expected {EXPECTED}")
 
 
-def _line(exc: Exception) -> str:
+def _line(exc: BaseException) -> str:
     lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
     return lines[0] if lines else type(exc).__name__
+
+
+def _raised(exc: BaseException) -> str:
+    """``ValueError: first line``, or the bare type name when the message is empty."""
+    lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
