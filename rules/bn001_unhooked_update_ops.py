@@ -117,6 +117,20 @@ h = slim.batch_norm(x, is_training=True, updates_collections=None)
 train_op = tf.train.GradientDescentOptimizer(0.1).minimize(loss)
 """
         ),
+        # A callable loss computed under control_dependencies on the updates (TF's own
+        # distribute test helpers do this): minimizing it runs them.
+        Valid(
+            """
+import tensorflow.compat.v1 as tf
+bn = tf.layers.BatchNormalization(fused=False)
+def loss_fn():
+    y = bn(x, training=True)
+    with tf.control_dependencies(tf.get_collection(tf.GraphKeys.UPDATE_OPS)):
+        loss = tf.reduce_mean(y)
+    return loss
+train_op = tf.train.AdamOptimizer().minimize(loss_fn)
+"""
+        ),
         # Grouped with the updates.
         Valid(
             """

@@ -198,6 +198,15 @@ def _inputs_hooked(file: FileModel, expr: cst.BaseExpression, scope: Scope, dept
         return kinds
     for name in iter_names(expr):
         for binding in file.lookup(name.value, scope):
+            if binding.kind == "def":
+                # A callable loss (``opt.minimize(loss_fn)``): what the function returns was
+                # computed under its own control_dependencies.
+                loss_fn = file.function_by_node.get(id(binding.node))
+                if loss_fn is not None:
+                    for ret in loss_fn.returns:
+                        if ret.value is not None:
+                            kinds |= _inputs_hooked(file, ret.value, loss_fn.scope, depth + 1)
+                continue
             if binding.kind != "assign" or binding.value is None:
                 continue
             value = binding.value
