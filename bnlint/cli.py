@@ -156,11 +156,19 @@ def _render(args: argparse.Namespace, report: output.LintReport, fixed: int | No
 
 def _write(text: str, destination: Path | None) -> None:
     if destination is None:
-        sys.stdout.write(text)
+        try:
+            sys.stdout.write(text)
+        except UnicodeEncodeError:
+            # A file name the terminal's encoding cannot show (not UTF-8, or an ASCII
+            # locale): write it escaped rather than stop with an internal error.
+            encoding = sys.stdout.encoding or "utf-8"
+            sys.stdout.write(text.encode(encoding, "backslashreplace").decode(encoding))
         sys.stdout.flush()
         return
     try:
-        destination.write_text(text, encoding="utf-8")
+        # surrogateescape writes a file name that is not UTF-8 back as its own bytes,
+        # as stdout does, instead of stopping with UnicodeEncodeError.
+        destination.write_text(text, encoding="utf-8", errors="surrogateescape")
     except OSError as exc:
         raise _UsageError(f"cannot write {destination}: {exc.strerror or exc}") from exc
 

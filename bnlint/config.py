@@ -92,6 +92,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from exc
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: not UTF-8 ({exc.reason})") from exc
+    except RecursionError:  # tomllib recurses per nested array or inline table
+        raise ConfigError(f"{path}: invalid TOML: nested too deeply") from None
 
 
 def _settings_table(path: Path, data: dict[str, Any]) -> dict[str, Any] | None:
@@ -137,6 +139,14 @@ def parse_config(path: Path, table: Mapping[str, Any]) -> Config:
             raise ConfigError(f"{path}: `per-file-ignores` must be a table of glob = [codes], got {_describe(raw)}")
         for pattern, codes in raw.items():
             per_file[pattern] = _string_list(path, f"per-file-ignores.{pattern}", codes)
+    # A glob that is no valid pattern (``[z-a]``) failed only when first matched,
+    # as an internal error; report it here as a configuration error.
+    for key, patterns in (("exclude", lists.get("exclude", ())), ("per-file-ignores", tuple(per_file))):
+        for pattern in patterns:
+            try:
+                _glob_regex(pattern.removeprefix("./"))
+            except re.error as exc:
+                raise ConfigError(f"{path}: `{key}` has an invalid glob {pattern!r}: {exc}") from None
     return Config(
         root=path.parent,
         path=path,

@@ -45,6 +45,15 @@ def notebook_source(data: bytes) -> tuple[str, CellMap]:
         raise NotebookError(f"notebook is not UTF-8: {exc.reason}") from None
     except json.JSONDecodeError as exc:
         raise NotebookError(f"notebook is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except RecursionError:
+        # json recurses once per nested array or object; a file of 100,000 brackets
+        # must be one finding, not an error that stops the whole run.
+        raise NotebookError("notebook JSON is nested too deeply to read") from None
+    except ValueError as exc:  # a number too long to convert (``"nbformat": 999...``)
+        raise NotebookError(f"notebook is not valid JSON: {exc}") from None
+    if isinstance(document, dict) and document.get("nbformat") == 4 and not isinstance(document.get("cells"), list):
+        # Not "nbformat 4; bnlint reads nbformat 4", which contradicted itself.
+        raise NotebookError("notebook has no list of cells (nbformat 4 requires one)")
     if not isinstance(document, dict) or not isinstance(document.get("cells"), list):
         version = document.get("nbformat") if isinstance(document, dict) else None
         raise NotebookError(f"unsupported notebook format (nbformat {version!r}; bnlint reads nbformat 4)")
@@ -62,8 +71,7 @@ def joined_source(document: dict) -> tuple[str, CellMap]:
         if not isinstance(cell, dict) or cell.get("cell_type") != "code":
             continue
         code_number += 1
-        source = cell.get("source", "")
-        text = "".join(source) if isinstance(source, list) else str(source)
+        text = _cell_text(cell, code_number)
         cell_lines = text.splitlines() or [""]
         cells.starts.append(len(lines) + 1)
         cells.numbers.append(code_number)
@@ -81,6 +89,18 @@ def joined_source(document: dict) -> tuple[str, CellMap]:
     return "\n".join(lines) + "\n", cells
 
 
+def _cell_text(cell: dict, number: int) -> str:
+    """A code cell's source: nbformat allows a string or a list of strings (a missing one is empty)."""
+    source = cell.get("source", "")
+    if isinstance(source, str):
+        return source
+    if isinstance(source, list) and all(isinstance(line, str) for line in source):
+        return "".join(source)
+    # ``"".join`` of numbers raised TypeError and stopped the whole run; ``str(None)``
+    # linted the text "None". Neither is a notebook Jupyter would open.
+    raise NotebookError(f"code cell {number} has a source that is neither a string nor a list of strings")
+
+
 def load_notebook(data: bytes) -> tuple[dict, int | None]:
     """The notebook's JSON document and the indentation its file uses (None: one line)."""
     text = data.decode("utf-8-sig")
@@ -94,8 +114,7 @@ def code_cell_sources(document: dict) -> list[str]:
     out = []
     for cell in document.get("cells", []):
         if isinstance(cell, dict) and cell.get("cell_type") == "code":
-            source = cell.get("source", "")
-            out.append("".join(source) if isinstance(source, list) else str(source))
+            out.append(_cell_text(cell, len(out) + 1))
     return out
 
 

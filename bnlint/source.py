@@ -119,9 +119,16 @@ def parse(text: str) -> cst.Module:
         row = text.count("\n", 0, text.index("\x00")) + 1
         raise SourceError("source contains a NUL byte", row, 1)
     _refuse_pathological_nesting(text)
+    if _PY2_EXCEPT.search(text):
+        _refuse_python2_except(text)
     try:
         return cst.parse_module(text)
     except cst.ParserSyntaxError as exc:
+        raise _describe_syntax_error(text, exc) from None
+    except cst.CSTValidationError as exc:
+        # libcst's parser accepts some code CPython rejects, then fails building the
+        # tree (``b'a' 'b'``: "Cannot concatenate string and bytes"). Report it as
+        # CPython does instead of as an internal error.
         raise _describe_syntax_error(text, exc) from None
     except RecursionError:
         raise SourceError("code is nested too deeply to parse") from None
@@ -136,11 +143,23 @@ _MAX_DEPTH = 1_000
 
 
 def _refuse_pathological_nesting(text: str) -> None:
-    if max(map(len, text.splitlines()), default=0) <= _LONG_LINE:
+    lines = text.splitlines()
+    if max(map(len, lines), default=0) <= _LONG_LINE:
         return
     try:
         tree = ast.parse(text)
-    except (SyntaxError, RecursionError, MemoryError, ValueError):
+    except SyntaxError as error:
+        # CPython refuses more than 200 nested brackets; libcst accepts thousands but
+        # takes minutes for them (3,000 nested calls on one line: over two minutes).
+        if "too many nested" in error.msg:
+            raise SourceError(f"syntax error: {error.msg}", error.lineno or 1, max(error.offset or 1, 1)) from None
+        return  # libcst will report it
+    except (RecursionError, MemoryError):
+        # CPython's own parser gives up ("too complex"); libcst would run the machine
+        # out of memory (50,000 unary minuses: killed after 100 s and several GB).
+        row = next(number for number, line in enumerate(lines, 1) if len(line) > _LONG_LINE)
+        raise SourceError("expression nested too deeply for Python's parser; too deep to analyse", row, 1) from None
+    except ValueError:
         return  # libcst will report it
     stack: list[tuple[ast.AST, int, int]] = [(tree, 0, 1)]
     while stack:
@@ -150,10 +169,25 @@ def _refuse_pathological_nesting(text: str) -> None:
         stack.extend((child, depth + 1, getattr(child, "lineno", row)) for child in ast.iter_child_nodes(node))
 
 
+# libcst parses Python 2's ``except ValueError, e:`` (as a bare tuple) although CPython
+# rejects it; the file was linted as if it could run. Ask CPython when the pattern appears.
+_PY2_EXCEPT = re.compile(r"^[ \t]*except[ \t]+[\w.]+[ \t]*,[ \t]*\w+[ \t]*:", re.M)
+
+
+def _refuse_python2_except(text: str) -> None:
+    try:
+        ast.parse(text)
+    except SyntaxError as error:
+        message = error.msg if "Python 2" in error.msg else f"{error.msg} (Python 2 syntax is not supported)"
+        raise SourceError(f"syntax error: {message}", error.lineno or 1, max(error.offset or 1, 1)) from None
+    except (RecursionError, MemoryError, ValueError):
+        pass  # libcst decides
+
+
 _LIBCST_LOCATION = re.compile(r"error at (\d+):(\d+)")
 
 
-def _describe_syntax_error(text: str, exc: cst.ParserSyntaxError) -> SourceError:
+def _describe_syntax_error(text: str, exc: cst.ParserSyntaxError | cst.CSTValidationError) -> SourceError:
     """CPython's own message and position when it agrees the code is invalid; libcst's otherwise.
 
     CPython's messages ("Missing parentheses in call to 'print'") are the ones
@@ -168,6 +202,8 @@ def _describe_syntax_error(text: str, exc: cst.ParserSyntaxError) -> SourceError
         return SourceError(f"syntax error: {message}", error.lineno or 1, max(error.offset or 1, 1))
     except (RecursionError, MemoryError, ValueError):
         pass
+    if isinstance(exc, cst.CSTValidationError):  # no position: only parse errors carry one
+        return SourceError(f"syntax error: {' '.join(str(exc).split())}")
     message = " ".join(exc.message.split())
     match = _LIBCST_LOCATION.search(message)
     row, column = (int(match.group(1)), int(match.group(2)) + 1) if match else (exc.raw_line, exc.raw_column + 1)

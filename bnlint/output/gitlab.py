@@ -36,7 +36,8 @@ def render(report: LintReport) -> str:
         issues.append({
             "description": f"{finding.code} {finding.message}",
             "check_name": f"{finding.code} ({finding.name})",
-            "fingerprint": hashlib.sha256(key.encode("utf-8")).hexdigest()[:32],
+            # surrogateescape: a file name that is not UTF-8 must not stop the report.
+            "fingerprint": hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()[:32],
             "severity": _SEVERITY.get(finding.severity, "major"),
             "location": {
                 "path": path,

@@ -23,7 +23,9 @@ def _artifact(filename: str, root: Path) -> dict[str, str]:
     relative = relative_to_root(Path(filename), root)
     if relative is None:
         return {"uri": Path(os.path.abspath(filename)).as_uri()}
-    return {"uri": quote(relative), "uriBaseId": SRCROOT}
+    # Quote the file name's bytes: a name that is not UTF-8 (kept by Python as lone
+    # surrogates) made ``quote`` raise UnicodeEncodeError and stopped the report.
+    return {"uri": quote(os.fsencode(relative)), "uriBaseId": SRCROOT}
 
 
 def _region(start: Location, end: Location | None = None) -> dict[str, int]:
