@@ -10,12 +10,13 @@ tensor2tensor 1.15.7, tf-slim 1.1.0 and tflearn 0.5.0 distributions
 process where time or memory is concerned:
 
 - files, lines, bytes, and how many files the token pre-filter skips;
-- cold wall time (no cache) and peak memory;
+- cold wall time (no cache) with 1 job and with all cores, and peak memory;
 - warm wall time (cache, nothing changed) and after touching one file;
 - ruff ``--select ALL --no-cache`` on the same files when ruff is installed,
   bare ``libcst.parse_module`` and ``ast.parse`` of the files bnlint parses,
   and bnlint's ratio to each;
-- whether findings are identical with and without the cache and the pre-filter.
+- whether findings are identical with 1 job and N jobs, with and without the
+  cache and the pre-filter.
 
 Speed is reported here, never asserted by a test.
 """
@@ -85,6 +86,19 @@ out = {{'files_parsed': result.files_parsed,
         'findings': sorted([f.filename, f.location.row, f.code] for f in result.findings)}}
 """
 
+PARALLEL = """
+from pathlib import Path
+from bnlint.parallel import default_jobs, lint_parallel
+from bnlint.rule_loader import load_rules
+files = sorted(Path({corpus!r}).rglob('*.py'))
+rules = [r for r in load_rules().values() if not r.OPT_IN]
+jobs = default_jobs()
+result = lint_parallel(files, rules, jobs)
+out = {{'files_parsed': result.files_parsed, 'jobs': jobs,
+        'worker_peak_mb': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+        'findings': sorted([f.filename, f.location.row, f.code] for f in result.findings)}}
+"""
+
 INCREMENTAL = """
 from pathlib import Path
 from bnlint.incremental import lint_incremental
@@ -127,8 +141,11 @@ def main() -> int:
     cold = _child(LINT.format(corpus=str(corpus), prefilter=""))
     skipped = len(files) - cold["files_parsed"]
     print(f"pre-filter: {cold['files_parsed']} files parsed, {skipped} skipped")
-    print(f"cold run (no cache): {cold['wall']:.2f} s, peak memory {cold['peak_mb']:.0f} MB, "
+    print(f"cold run (no cache), 1 job: {cold['wall']:.2f} s, peak memory {cold['peak_mb']:.0f} MB, "
           f"{len(cold['findings'])} findings")
+    parallel = _child(PARALLEL.format(corpus=str(corpus)))
+    print(f"cold run (no cache), {parallel['jobs']} jobs (the CLI's default): {parallel['wall']:.2f} s, "
+          f"peak memory {parallel['peak_mb']:.0f} MB main process, {parallel['worker_peak_mb']:.0f} MB largest worker")
 
     no_filter = _child(LINT.format(corpus=str(corpus),
                                    prefilter="import bnlint.engine as e; e.token_pattern = lambda rules: None"))
@@ -150,8 +167,8 @@ def main() -> int:
     print(f"after touching {touched.relative_to(corpus)}: {after_touch['wall']:.2f} s, "
           f"{after_touch['files_parsed']} files parsed")
 
-    same = cold["findings"] == no_filter["findings"] == first["findings"] == warm["findings"]
-    print(f"findings identical (cold, no pre-filter, cache fill, warm): {same}")
+    same = cold["findings"] == parallel["findings"] == no_filter["findings"] == first["findings"] == warm["findings"]
+    print(f"findings identical (1 job, N jobs, no pre-filter, cache fill, warm): {same}")
 
     libcst = _child(PARSE.format(corpus=str(corpus), module="libcst", call="libcst.parse_module"))
     ast = _child(PARSE.format(corpus=str(corpus), module="ast", call="ast.parse"))
@@ -166,8 +183,8 @@ def main() -> int:
         subprocess.run([ruff, "check", "--no-cache", "--select", "ALL", "--exit-zero", "--quiet", str(corpus)],
                        capture_output=True)
         ruff_wall = time.perf_counter() - start
-        print(f"ruff check --select ALL --no-cache: {ruff_wall:.2f} s -> bnlint cold / ruff = "
-              f"{cold['wall'] / ruff_wall:.2f}")
+        print(f"ruff check --select ALL --no-cache: {ruff_wall:.2f} s -> bnlint cold ({parallel['jobs']} jobs) / ruff = "
+              f"{parallel['wall'] / ruff_wall:.2f}")
     else:
         print("ruff: not installed (pip install ruff to compare)")
     return 0

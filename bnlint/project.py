@@ -182,6 +182,13 @@ class ProjectIndex:
 
     # --- per-project memo for rules ---------------------------------------------------------
 
+    def release(self) -> None:
+        """Drop the shared facts: some hold the index itself, a cycle that keeps every tree alive."""
+        self._facts = {}
+        self._callers = self._callees = self._parents = None
+        self._reach = {}
+        self._ancestors = {}
+
     def memo(self, key: str, compute):
         """Compute a project-wide fact once (e.g. every batch-norm site) and share it between rules."""
         if key not in self._facts:

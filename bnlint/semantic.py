@@ -124,6 +124,7 @@ class FileModel:
         # The source the module was parsed from; ``module.code`` would regenerate it on every access.
         self._text = text
         self.module_scope = Scope("module", module, None, "")
+        self.scopes: list[Scope] = [self.module_scope]
         self.calls: list[CallSite] = []
         self.functions: dict[str, FunctionInfo] = {}  # module-relative qualname -> info
         self.function_by_node: dict[int, FunctionInfo] = {}
@@ -136,6 +137,22 @@ class FileModel:
         # Set by the engine for notebooks: maps rows of the joined cells back to cells.
         self.cells: CellMap | None = None
         _Collector(self).collect()
+
+    def release(self) -> None:
+        """Break the model's reference cycles (scope <-> binding, scope <-> function).
+
+        Without this, a finished run's trees are garbage only the cycle collector
+        can free: on the 1,840-file corpus that was one 10 s collection of 8.9
+        million objects, paid at exit or in the middle of the next run. With the
+        cycles broken, reference counting frees each tree at once.
+        """
+        for scope in self.scopes:
+            scope.bindings = {}
+            scope.function = None
+            scope.parent = None
+        self.scopes = []
+        self._resolve_cache = {}
+        self._positions = None
 
     # --- names -----------------------------------------------------------------------
 
@@ -396,12 +413,16 @@ def _attribute_dotted(node: cst.BaseExpression) -> str:
     return dotted(node) or ""
 
 
+# Node type -> the collector's (visit_X, leave_X) functions. Kept per class, not per collector:
+# bound methods cached on the instance made each collector a reference cycle holding its model.
+_HANDLERS: dict[type, tuple] = {}
+
+
 class _Collector:
     """Fills a FileModel in one traversal (``visit_X``/``leave_X`` methods, as in libcst)."""
 
     def __init__(self, model: FileModel) -> None:
         self.model = model
-        self._handlers: dict[type, tuple] = {}
         self.scope = model.module_scope
         self.order = 0
         self.withs: list[WithFrame] = []
@@ -416,18 +437,18 @@ class _Collector:
         self._walk(self.model.module)
 
     def _walk(self, node: cst.CSTNode) -> None:
-        handlers = self._handlers.get(type(node))
+        handlers = _HANDLERS.get(type(node))
         if handlers is None:
             name = type(node).__name__
-            handlers = (getattr(self, f"visit_{name}", None), getattr(self, f"leave_{name}", None))
-            self._handlers[type(node)] = handlers
+            handlers = (getattr(_Collector, f"visit_{name}", None), getattr(_Collector, f"leave_{name}", None))
+            _HANDLERS[type(node)] = handlers
         visit, leave = handlers
         if visit is not None:
-            visit(node)
+            visit(self, node)
         for child in child_nodes(node):
             self._walk(child)
         if leave is not None:
-            leave(node)
+            leave(self, node)
 
     # --- helpers ------------------------------------------------------------------------
 
@@ -474,6 +495,7 @@ class _Collector:
         else:
             qualname = child_qualname(parent, name)
         scope = Scope(kind, node, parent, qualname)
+        self.model.scopes.append(scope)
         self.scope = scope
         return scope
 
