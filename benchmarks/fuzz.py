@@ -21,10 +21,9 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from fuzz_programs import mutations, programs  # noqa: E402
 from hypothesis import HealthCheck, given, settings  # noqa: E402
-from test_fuzz import ALL_RULES, fixes_keep_the_file_parsing_and_are_stable, lint_never_fails  # noqa: E402
+from test_fuzz import ALL_RULES, check_damaged_file, check_program  # noqa: E402
 
 from bnlint.engine import lint_files  # noqa: E402
-from bnlint.fixer import parses  # noqa: E402
 
 
 def main() -> int:
@@ -38,24 +37,16 @@ def main() -> int:
     @run_settings
     @given(programs())
     def generated(source: str) -> None:
-        lint_never_fails(source.encode())
+        check_program(source)
         with tempfile.TemporaryDirectory() as directory:
             path = Path(directory) / "generated.py"
             path.write_text(source, encoding="utf-8")
             fired.update(finding.code for finding in lint_files([path], ALL_RULES).findings)
-        if parses(source):
-            fixes_keep_the_file_parsing_and_are_stable(source)
 
     @run_settings
     @given(mutations())
     def mutated(data: bytes) -> None:
-        lint_never_fails(data)
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            return
-        if parses(text):
-            fixes_keep_the_file_parsing_and_are_stable(text)
+        check_damaged_file(data)
 
     failed = False
     for name, prop in (("generated programs", generated), ("mutated fixtures", mutated)):

@@ -8,15 +8,14 @@ sees one whole file or another, never a mix, and every run reports what a
 
 from __future__ import annotations
 
-import importlib.metadata
 import json
-import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from bnlint_process import subprocess_env
 
 from bnlint.discovery import discover
 from bnlint.incremental import lint_incremental
@@ -27,14 +26,6 @@ FIXTURES = REPO / "fixtures" / "lint"
 COPIES = 5
 PROCESSES = 2
 
-
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    try:
-        importlib.metadata.distribution("bnlint")
-    except importlib.metadata.PackageNotFoundError:
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-    return env
 
 
 def _command(*argv: str) -> list[str]:
@@ -48,7 +39,7 @@ def _summary(stdout: str) -> list[tuple]:
 
 
 def _no_cache(project: Path) -> list[tuple]:
-    proc = subprocess.run(_command("--no-cache"), cwd=project, env=_env(), capture_output=True, text=True,
+    proc = subprocess.run(_command("--no-cache"), cwd=project, env=subprocess_env(), capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode == 1, proc.stderr
     return _summary(proc.stdout)
@@ -56,7 +47,7 @@ def _no_cache(project: Path) -> list[tuple]:
 
 def _together(project: Path, cache: Path) -> list[subprocess.CompletedProcess]:
     """Start PROCESSES runs at once on the same project and cache; wait for all."""
-    procs = [subprocess.Popen(_command("--cache-dir", str(cache)), cwd=project, env=_env(), text=True,
+    procs = [subprocess.Popen(_command("--cache-dir", str(cache)), cwd=project, env=subprocess_env(), text=True,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(PROCESSES)]
     done = []
     for proc in procs:
@@ -92,6 +83,16 @@ def test_project_is_big_enough_to_overlap(project, monkeypatch):
     assert len(_files(project, monkeypatch)) >= 200
 
 
+def _assert_cache_consistent(project: Path, cache: Path, monkeypatch, expected: list) -> None:
+    """Every cache file is valid and covers the project; a warm run parses nothing and agrees."""
+    files = _files(project, monkeypatch)
+    _check_cache_files(cache, {str(path) for path in files})
+    rules = [rule for rule in load_rules().values() if not rule.OPT_IN]
+    warm = lint_incremental(files, rules, cache)
+    assert warm.files_parsed == 0
+    assert [(f.filename, f.location.row, f.location.column, f.code, f.message) for f in warm.findings] == expected
+
+
 def test_processes_sharing_a_cache_agree_with_a_no_cache_run(project, tmp_path, monkeypatch):
     expected = _no_cache(project)
     assert len(expected) >= 5 * COPIES
@@ -101,14 +102,9 @@ def test_processes_sharing_a_cache_agree_with_a_no_cache_run(project, tmp_path, 
         assert proc.stderr == ""
         assert _summary(proc.stdout) == expected
 
-    files = _files(project, monkeypatch)
-    _check_cache_files(cache, {str(path) for path in files})
     # A third, warm run reports the same and parses nothing.
-    rules = [rule for rule in load_rules().values() if not rule.OPT_IN]
-    warm = lint_incremental(files, rules, cache)
-    assert warm.files_parsed == 0
-    assert [(f.filename, f.location.row, f.location.column, f.code, f.message) for f in warm.findings] == expected
-    proc = subprocess.run(_command("--cache-dir", str(cache)), cwd=project, env=_env(), capture_output=True,
+    _assert_cache_consistent(project, cache, monkeypatch, expected)
+    proc = subprocess.run(_command("--cache-dir", str(cache)), cwd=project, env=subprocess_env(), capture_output=True,
                           text=True, timeout=300)
     assert (proc.returncode, proc.stderr) == (1, "")
     assert _summary(proc.stdout) == expected
@@ -134,12 +130,7 @@ def test_an_edit_between_concurrent_runs_is_re_linted(project, tmp_path, monkeyp
         for proc in _together(project, cache):
             assert (proc.returncode, proc.stderr) == (1, "")
             assert _summary(proc.stdout) == expected
-        files = _files(project, monkeypatch)
-        _check_cache_files(cache, {str(path) for path in files})
-        rules = [rule for rule in load_rules().values() if not rule.OPT_IN]
-        warm = lint_incremental(files, rules, cache)
-        assert warm.files_parsed == 0
-        assert [(f.filename, f.location.row, f.location.column, f.code, f.message) for f in warm.findings] == expected
+        _assert_cache_consistent(project, cache, monkeypatch, expected)
     finally:
         target.write_text(original)
         (project / "copy_1" / "added.py").unlink(missing_ok=True)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from bnlint_process import subprocess_env
 
 import bnlint
 from bnlint.cli import main
@@ -364,19 +365,11 @@ def test_unexpected_exception_is_one_line_not_a_traceback(monkeypatch, capsys, t
 # --- a real process ----------------------------------------------------------------------
 
 
-def _subprocess_env() -> dict[str, str]:
-    env = dict(os.environ)
-    try:
-        importlib.metadata.distribution("bnlint")
-    except importlib.metadata.PackageNotFoundError:
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-    return env
-
 
 def bnlint_process(cwd: Path, *argv: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "bnlint", *argv],
-        cwd=cwd, env=_subprocess_env(), capture_output=True, text=True, timeout=300,
+        cwd=cwd, env=subprocess_env(), capture_output=True, text=True, timeout=300,
     )
 
 

@@ -46,17 +46,15 @@ def fixes_keep_the_file_parsing_and_are_stable(text: str) -> None:
         assert path.read_text(encoding="utf-8") == fixed
 
 
-@CI_SETTINGS
-@given(programs())
-def test_generated_programs_lint_and_fix_cleanly(source):
+def check_program(source: str) -> None:
+    """The properties for a generated program."""
     lint_never_fails(source.encode())
     if parses(source):
         fixes_keep_the_file_parsing_and_are_stable(source)
 
 
-@CI_SETTINGS
-@given(mutations())
-def test_damaged_fixtures_lint_and_fix_cleanly(data):
+def check_damaged_file(data: bytes) -> None:
+    """The properties for a damaged fixture: fixes are only tried on what still parses."""
     lint_never_fails(data)
     try:
         text = data.decode("utf-8")
@@ -64,6 +62,18 @@ def test_damaged_fixtures_lint_and_fix_cleanly(data):
         return
     if parses(text):
         fixes_keep_the_file_parsing_and_are_stable(text)
+
+
+@CI_SETTINGS
+@given(programs())
+def test_generated_programs_lint_and_fix_cleanly(source):
+    check_program(source)
+
+
+@CI_SETTINGS
+@given(mutations())
+def test_damaged_fixtures_lint_and_fix_cleanly(data):
+    check_damaged_file(data)
 
 
 def test_the_generator_reaches_the_rules():

@@ -31,7 +31,6 @@ was "nbformat 4; bnlint reads nbformat 4".
 from __future__ import annotations
 
 import base64
-import importlib.metadata
 import json
 import os
 import subprocess
@@ -40,6 +39,7 @@ import time
 from pathlib import Path
 
 import pytest
+from bnlint_process import subprocess_env
 
 from bnlint.cli import main
 
@@ -54,17 +54,9 @@ GOOD_FINDING = ("good.py", 3, 13, "BN003")
 BN003_MESSAGE = "Moments over axes [0, 3] reduce the channel axis 3 of NHWC features"
 
 
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    try:
-        importlib.metadata.distribution("bnlint")
-    except importlib.metadata.PackageNotFoundError:
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-    return env
-
 
 def bnlint_process(cwd: Path, *argv: str, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "bnlint", *argv], cwd=cwd, env={**_env(), **kwargs.pop("env", {})},
+    return subprocess.run([sys.executable, "-m", "bnlint", *argv], cwd=cwd, env={**subprocess_env(), **kwargs.pop("env", {})},
                           capture_output=True, timeout=300, **kwargs)
 
 
