@@ -133,6 +133,9 @@ out = {{'parsed': ok, 'parse_only': time.perf_counter() - start}}
 def main() -> int:
     corpus = Path(sys.argv[1]) if len(sys.argv) > 1 else build_corpus(CORPUS)
     files = sorted(corpus.rglob("*.py"))
+    if not files:
+        print(f"no .py files under {corpus}", file=sys.stderr)
+        return 2
     data = [p.read_bytes() for p in files]
     print(f"corpus: {corpus}")
     lines = sum(d.count(b"\n") for d in data)
