@@ -65,9 +65,12 @@ def fix_from_spec(model: "FileModel", spec: "FixSpec") -> Fix | None:
         old = model.text
         new = model.module.deep_replace(spec.node, spec.replacement).code  # type: ignore[union-attr]
         start, end = model.span(spec.node)
+        # libcst does not keep a form feed inside indentation: the regenerated text would
+        # silently drop it, so such a file gets no fix rather than a rewrite of what was lost.
+        reproduces = model.module.code == old
     except Exception:  # noqa: BLE001 - a broken fix must not break linting
         return None
-    if new == old:
+    if new == old or not reproduces:
         return None
     index = LineIndex(old)
     first, last = index.offset(start), index.offset(end)

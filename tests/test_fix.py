@@ -166,6 +166,22 @@ def test_fix_twice_changes_nothing_the_second_time(tmp_path, capsys):
     assert path.read_text() == HOOKED
 
 
+def test_no_fix_is_offered_where_libcst_loses_a_form_feed(tmp_path, capsys):
+    """libcst drops a form feed that starts an indentation; a fix would silently delete it."""
+    path = tmp_path / "model.py"
+    source = (b"import tensorflow as tf\ndef f(x):\n    y = 1\n"
+              b"\x0c    return tf.keras.layers.BatchNormalization(momentum=0.1)(x)\n")
+    path.write_bytes(source)
+    code, out, _ = run(capsys, str(path), "--fix", "--unsafe-fixes", "--isolated")
+    assert code == 1
+    assert "BN009" in out and "fixed" not in out
+    assert path.read_bytes() == source
+    # Where nothing is lost, the same finding is fixed.
+    path.write_bytes(source.replace(b"\x0c", b""))
+    assert run(capsys, str(path), "--fix", "--unsafe-fixes", "--isolated")[0] == 0
+    assert b"momentum=0.9" in path.read_bytes()
+
+
 def test_unsafe_fixes_need_the_option(tmp_path, capsys):
     path = tmp_path / "train.py"
     path.write_text(UNHOOKED)
