@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Callable, Iterable
 
 import libcst as cst
 
@@ -374,7 +374,7 @@ def step(x, y):
             step = _training_step(ctx, site)
             if step is None:
                 continue
-            where, trained_roots = step
+            describe_step, trained_roots = step
             called = dotted(func)
             if called is None or called in frozen_names(file):
                 continue
@@ -385,7 +385,7 @@ def step(x, y):
                 continue  # pretrained networks are fine-tuned with batch norm in inference mode on purpose
             yield Report(
                 site.node,
-                f"`{_short(file.code(site.node))}` runs `{called}` in inference mode in {where}: its batch norm "
+                f"`{_short(file.code(site.node))}` runs `{called}` in inference mode in {describe_step()}: its batch norm "
                 f"{evidence.describe(file)} normalises with moving statistics and never updates them",
                 fix=_fix(site.node),
                 related=((evidence.file, evidence.node),),
@@ -420,8 +420,12 @@ def _fix(call: cst.Call) -> FixSpec | None:
     return FixSpec(node=call, replacement=fixed, message="Pass `training=True`", applicability="unsafe")
 
 
-def _training_step(ctx: FileContext, site: CallSite) -> tuple[str, set[str]] | None:
-    """Where the call runs as part of a training step, and the objects whose variables that step trains."""
+def _training_step(ctx: FileContext, site: CallSite) -> tuple[Callable[[], str], set[str]] | None:
+    """How to name the training step the call runs in, and the objects whose variables that step trains.
+
+    The name is built only for a finding: it needs line numbers, and computing a
+    file's positions cost more than the rest of the rule on the wheel corpus.
+    """
     file = ctx.file
     function = file.enclosing_function(site.scope)
     siblings = function.calls if function is not None else \
@@ -431,7 +435,8 @@ def _training_step(ctx: FileContext, site: CallSite) -> tuple[str, set[str]] | N
             and is_keras_class(ctx.project, file, function.class_qualname):
         # ``train_step`` trains ``self`` by definition; ``self.teacher`` only if differentiated.
         roots = {root for root in _trained_roots(file, siblings, None) if root != "self"}
-        return f"`{function.class_qualname}.{function.name}`", roots | {_SELF_ONLY}
+        method = f"`{function.class_qualname}.{function.name}`"
+        return (lambda: method), roots | {_SELF_ONLY}
     tapes = _tape_names(file, site)
     if not tapes:
         return None
@@ -439,7 +444,7 @@ def _training_step(ctx: FileContext, site: CallSite) -> tuple[str, set[str]] | N
         return None
     tape_frame = next(frame for frame in site.withs if _is_tape(file, frame.call, frame.scope))
     roots = _trained_roots(file, siblings, tapes)
-    return f"the `tf.GradientTape` training step (line {file.line(tape_frame.item)})", roots
+    return (lambda: f"the `tf.GradientTape` training step (line {file.line(tape_frame.item)})"), roots
 
 
 def _is_tape(file: FileModel, call: cst.Call | None, scope: Scope) -> bool:
