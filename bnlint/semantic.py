@@ -139,20 +139,20 @@ class FileModel:
         _Collector(self).collect()
 
     def release(self) -> None:
-        """Break the model's reference cycles (scope <-> binding, scope <-> function).
+        """Break the model's reference cycles; the model is unusable afterwards.
 
-        Without this, a finished run's trees are garbage only the cycle collector
-        can free: on the 1,840-file corpus that was one 10 s collection of 8.9
-        million objects, paid at exit or in the middle of the next run. With the
-        cycles broken, reference counting frees each tree at once.
+        Scopes and their bindings or functions point at each other, and facts that
+        rules cache on the model point back at it. Left alone, a finished run's
+        trees are garbage only the cycle collector can free: on the 1,840-file
+        corpus that was one 10 s collection of 8.9 million objects, paid at exit or
+        in the middle of the next run. With the cycles broken, reference counting
+        frees each tree at once.
         """
         for scope in self.scopes:
             scope.bindings = {}
             scope.function = None
             scope.parent = None
-        self.scopes = []
-        self._resolve_cache = {}
-        self._positions = None
+        vars(self).clear()
 
     # --- names -----------------------------------------------------------------------
 

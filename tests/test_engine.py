@@ -126,3 +126,17 @@ def test_broken_rule_packages_are_errors_not_skipped(tmp_path, monkeypatch, modu
     monkeypatch.syspath_prepend(str(tmp_path))
     with pytest.raises(RuleLoadError, match=error):
         load_rules(name)
+
+
+def test_a_run_leaves_its_trees_to_reference_counting_not_the_cycle_collector():
+    """Reference cycles around the models made every run's trees cyclic garbage: 8.9 million
+    objects and a 10 s collection after linting the 1,840-file benchmark corpus."""
+    import gc
+    from pathlib import Path
+
+    fixtures = sorted((Path(__file__).resolve().parent.parent / "fixtures" / "lint").rglob("*.py"))
+    gc.collect()
+    result = lint_files(fixtures, RULES)
+    assert result.files_parsed > 40 and result.findings
+    # A few rule-local cycles (closures, exceptions) are fine; a tree is thousands of nodes.
+    assert gc.collect() < 500
