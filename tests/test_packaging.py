@@ -78,16 +78,28 @@ def test_linting_never_imports_tensorflow(tmp_path):
 
 def test_linting_never_runs_the_code_it_reads(tmp_path):
     marker = tmp_path / "marker"
+    imported_marker = tmp_path / "imported-marker"
+    # A module the linted file imports, which the cross-file analysis reads too.
+    (tmp_path / "layers_lib.py").write_text(
+        f"open({str(imported_marker)!r}, 'w').write('imported')\n"
+        "import tensorflow as tf\n"
+        "def block(x):\n"
+        "    return tf.layers.batch_normalization(x, training=True)\n",
+        encoding="utf-8",
+    )
     target = tmp_path / "evil.py"
     target.write_text(
         f"open({str(marker)!r}, 'w').write('ran')\n"
         "import tensorflow as tf\n"
-        "mean, var = tf.nn.moments(tf.placeholder(tf.float32, [None, 8, 8, 3]), [0, 3])\n",
+        "from layers_lib import block\n"
+        "mean, var = tf.nn.moments(tf.placeholder(tf.float32, [None, 8, 8, 3]), [0, 3])\n"
+        "train_op = tf.train.AdamOptimizer().minimize(tf.reduce_sum(block(x)))\n",
         encoding="utf-8",
     )
-    result = subprocess.run([sys.executable, "-m", "bnlint", str(target)], capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-m", "bnlint", str(tmp_path)], capture_output=True, text=True)
     assert result.returncode == 1 and "BN003" in result.stdout
-    assert not marker.exists()
+    assert "BN001" in result.stdout  # the imported module was read: its batch norm is unhooked
+    assert not marker.exists() and not imported_marker.exists()
 
 
 def test_readme_rule_table_is_current():
