@@ -34,7 +34,7 @@ _MAX_RESOLVE_DEPTH = 12
 INSTANCE = "()"
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Scope:
     """A Python scope: the module, a class body, a function or lambda, a comprehension."""
 
@@ -50,7 +50,7 @@ class Scope:
         self.bindings.setdefault(binding.name, []).append(binding)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Binding:
     """One place a name gets a value."""
 
@@ -66,7 +66,7 @@ class Binding:
     param_index: int | None = None
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class WithFrame:
     """One item of a ``with`` statement enclosing a call."""
 
@@ -77,7 +77,7 @@ class WithFrame:
     body: cst.BaseSuite
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class CallSite:
     """A call expression and its lexical surroundings."""
 
@@ -91,7 +91,7 @@ class CallSite:
     blocks: tuple[int, ...]
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class FunctionInfo:
     """A ``def`` (or lambda) with its parameters, returns and the calls in its body."""
 
@@ -132,7 +132,9 @@ class FileModel:
         self.class_bases: dict[str, list[cst.Arg]] = {}
         self.class_scopes: dict[str, Scope] = {}
         self.call_by_node: dict[int, CallSite] = {}
-        self._resolve_cache: dict[tuple[int, int], frozenset[str]] = {}
+        # Keyed by one int packing the expression's and the scope's ids: a tuple of two ints
+        # took three objects per entry (hundreds of thousands of entries on a large project).
+        self._resolve_cache: dict[int, frozenset[str]] = {}
         self._positions = None
         # Set by the engine for notebooks: maps rows of the joined cells back to cells.
         self.cells: CellMap | None = None
@@ -175,7 +177,7 @@ class FileModel:
 
     def resolve(self, expr: cst.BaseExpression, scope: Scope, _depth: int = 0) -> frozenset[str]:
         """Every canonical dotted name ``expr`` may denote; empty when unknown."""
-        key = (id(expr), id(scope))
+        key = id(expr) << 64 | id(scope)
         cached = self._resolve_cache.get(key)
         if cached is not None:
             return cached
