@@ -7,7 +7,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 
 from . import checks as C
-from .errors import AuditError, CheckSkipped
+from .errors import AuditError, CheckSkipped, describe
 from .inputs import load_npz, parse_input_shapes, require_finite, synthesize
 from .report import CHECKS, AuditReport, CheckResult
 from .tfenv import select_device, tensorflow, versions
@@ -110,7 +110,7 @@ def _run(subject, data, codes, tol) -> dict[str, CheckResult]:
     except AuditError:
         raise
     except Exception as exc:  # noqa: BLE001 - the user's model failed on the inputs: one line, no traceback
-        raise AuditError(f"the model cannot run on the audit inputs: {type(exc).__name__}: {_first_line(exc)}") from exc
+        raise AuditError(f"the model cannot run on the audit inputs: {describe(exc)}") from exc
     stats = subject.statistics()
     _require_finite_outputs(subject, data, stats)
     plan = [
@@ -132,7 +132,7 @@ def _run(subject, data, codes, tol) -> dict[str, CheckResult]:
         except AuditError:
             raise
         except Exception as exc:  # noqa: BLE001 - reported as one line by the CLI
-            raise AuditError(f"{code} could not run on this model: {type(exc).__name__}: {_first_line(exc)}") from exc
+            raise AuditError(f"{code} could not run on this model: {describe(exc)}") from exc
     return results
 
 
@@ -160,8 +160,3 @@ def _require_finite_outputs(subject, data, stats) -> None:
                 "the checks compare outputs and cannot judge it: fix the model, or pass --inputs it "
                 "computes finite outputs for"
             )
-
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else ""

@@ -16,3 +16,15 @@ class TensorFlowMissing(AuditError):
 
 class CheckSkipped(Exception):
     """Raised inside a check when it does not apply to the target; the message says why."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first non-blank line of an exception's message; empty when it has none."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    return lines[0] if lines else ""
+
+
+def describe(exc: BaseException) -> str:
+    """``ValueError: first line``, or the bare type name when the message is empty."""
+    line = first_line(exc)
+    return f"{type(exc).__name__}: {line}" if line else type(exc).__name__

@@ -9,7 +9,7 @@ import sys
 import zipfile
 from typing import Any
 
-from .errors import AuditError, TensorFlowMissing
+from .errors import AuditError, TensorFlowMissing, describe, first_line
 from .graphdesc import TF1Graph
 from .tfenv import keras, tensorflow
 
@@ -89,12 +89,12 @@ def _run_factory(module_part: str, factory: str, spec: str) -> Any:
         try:
             mod_spec.loader.exec_module(module)
         except (Exception, SystemExit) as exc:  # noqa: BLE001 - a script may sys.exit() on import
-            raise AuditError(f"{spec}: importing {module_part} failed: {_raised(exc)}") from None
+            raise AuditError(f"{spec}: importing {module_part} failed: {describe(exc)}") from None
     else:
         try:
             module = importlib.import_module(module_part)
         except (Exception, SystemExit) as exc:  # noqa: BLE001
-            raise AuditError(f"{spec}: cannot import {module_part}: {_raised(exc)}") from None
+            raise AuditError(f"{spec}: cannot import {module_part}: {describe(exc)}") from None
     fn = getattr(module, factory, None)
     if not callable(fn):
         raise AuditError(f"{spec}: {module_part} has no callable {factory!r}")
@@ -103,21 +103,13 @@ def _run_factory(module_part: str, factory: str, spec: str) -> Any:
     except (AuditError, TensorFlowMissing):
         raise
     except (Exception, SystemExit) as exc:  # noqa: BLE001 - sys.exit() in a factory must not end the audit
-        raise AuditError(f"{spec}: the factory {factory}() raised {_raised(exc)}") from None
-    if not _auditable(obj):
+        raise AuditError(f"{spec}: the factory {factory}() raised {describe(exc)}") from None
+    if _subject_class(obj) is None:
         # Say so here, where the factory is known, not later as "cannot audit a int".
         raise AuditError(f"{spec}: the factory {factory}() returned {_describe(obj)}; it must return {EXPECTED}")
     return obj
 
 
-def _auditable(obj: Any) -> bool:
-    tf = tensorflow()
-    return (
-        isinstance(obj, TF1Graph)
-        or (hasattr(obj, "layers") and hasattr(obj, "predict") and hasattr(obj, "train_on_batch"))
-        or isinstance(obj, tf.Module)
-        or hasattr(obj, "signatures")
-    )
 
 
 def _describe(obj: Any) -> str:
@@ -134,26 +126,27 @@ def _describe(obj: Any) -> str:
     return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}{detail}"
 
 
-def make_subject(obj: Any, input_shapes: dict | None = None):
-    """Wrap a loaded object in the subject the checks work on."""
+def _subject_class(obj: Any) -> type | None:
+    """The subject that audits ``obj``; None when it is nothing the audit knows."""
     from .subjects import KerasSubject, ModuleSubject, TF1Subject
 
     tf = tensorflow()
     if isinstance(obj, TF1Graph):
-        return TF1Subject(obj, input_shapes)
+        return TF1Subject
     if hasattr(obj, "layers") and hasattr(obj, "predict") and hasattr(obj, "train_on_batch"):
-        return KerasSubject(obj, input_shapes)
+        return KerasSubject
     if isinstance(obj, tf.Module) or hasattr(obj, "signatures"):
-        return ModuleSubject(obj, input_shapes)
-    raise AuditError(f"cannot audit {_describe(obj)}: expected {EXPECTED}")
+        return ModuleSubject
+    return None
+
+
+def make_subject(obj: Any, input_shapes: dict | None = None):
+    """Wrap a loaded object in the subject the checks work on."""
+    subject_class = _subject_class(obj)
+    if subject_class is None:
+        raise AuditError(f"cannot audit {_describe(obj)}: expected {EXPECTED}")
+    return subject_class(obj, input_shapes)
 
 
 def _line(exc: BaseException) -> str:
-    lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
-    return lines[0] if lines else type(exc).__name__
-
-
-def _raised(exc: BaseException) -> str:
-    """``ValueError: first line``, or the bare type name when the message is empty."""
-    lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
-    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+    return first_line(exc) or type(exc).__name__
