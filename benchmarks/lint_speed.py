@@ -151,7 +151,7 @@ def main() -> int:
           f"peak memory {parallel['peak_mb']:.0f} MB main process, {parallel['worker_peak_mb']:.0f} MB largest worker")
 
     no_filter = _child(LINT.format(corpus=str(corpus),
-                                   prefilter="import bnlint.engine as e; e.token_pattern = lambda rules: None"))
+                                   prefilter="import bnlint.engine as e; e.prefilter_tokens = lambda rules: None"))
     print(f"without pre-filter: {no_filter['wall']:.2f} s ({no_filter['files_parsed']} files parsed)")
 
     with tempfile.TemporaryDirectory() as tmp:

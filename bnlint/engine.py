@@ -51,16 +51,20 @@ class _Parsed:
     tokens: frozenset[str] | None
 
 
-def token_pattern(rules: Sequence[type[Rule]]) -> re.Pattern[str] | None:
-    """One regex matching any token of the rules; None when a rule did not declare tokens."""
+def prefilter_tokens(rules: Sequence[type[Rule]]) -> list[str] | None:
+    """Every token of the rules, the pre-filter's input; None (no pre-filter) when a rule declared none."""
     tokens: set[str] = set()
     for rule in rules:
         if not rule.TOKENS:
             return None
         tokens.update(rule.TOKENS)
-    if not tokens:
-        return None
-    return re.compile("|".join(re.escape(token) for token in sorted(tokens, key=len, reverse=True)))
+    return sorted(tokens, key=len, reverse=True) if tokens else None
+
+
+def token_pattern(rules: Sequence[type[Rule]]) -> re.Pattern[str] | None:
+    """One regex matching any token of the rules; None when a rule did not declare tokens."""
+    tokens = prefilter_tokens(rules)
+    return re.compile("|".join(map(re.escape, tokens))) if tokens is not None else None
 
 
 def lint_files(files: Sequence[Path], rules: Sequence[type[Rule]],
@@ -100,9 +104,7 @@ def _lint(files: Sequence[Path], rules: Sequence[type[Rule]], sources: Mapping[P
     rules_by_code = {rule.CODE: rule for rule in rules}
     parse_error_rule = rules_by_code.get(PARSE_ERROR_CODE)
     checking_rules = [rule() for rule in rules if rule.CODE != PARSE_ERROR_CODE]
-    # token_pattern is the pre-filter's one switch: None (a rule without tokens) turns it off.
-    prefilter = token_pattern([type(rule) for rule in checking_rules])
-    tokens = sorted({token for rule in checking_rules for token in rule.TOKENS}) if prefilter is not None else None
+    tokens = prefilter_tokens([type(rule) for rule in checking_rules])
 
     parsed: list[_Parsed] = []
     with _collector_paused():
