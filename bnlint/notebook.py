@@ -51,11 +51,11 @@ def notebook_source(data: bytes) -> tuple[str, CellMap]:
         raise NotebookError("notebook JSON is nested too deeply to read") from None
     except ValueError as exc:  # a number too long to convert (``"nbformat": 999...``)
         raise NotebookError(f"notebook is not valid JSON: {exc}") from None
-    if isinstance(document, dict) and document.get("nbformat") == 4 and not isinstance(document.get("cells"), list):
-        # Not "nbformat 4; bnlint reads nbformat 4", which contradicted itself.
-        raise NotebookError("notebook has no list of cells (nbformat 4 requires one)")
     if not isinstance(document, dict) or not isinstance(document.get("cells"), list):
         version = document.get("nbformat") if isinstance(document, dict) else None
+        if version == 4:
+            # Not "nbformat 4; bnlint reads nbformat 4", which contradicted itself.
+            raise NotebookError("notebook has no list of cells (nbformat 4 requires one)")
         raise NotebookError(f"unsupported notebook format (nbformat {version!r}; bnlint reads nbformat 4)")
     if document.get("nbformat") != 4:
         raise NotebookError(f"unsupported notebook format (nbformat {document.get('nbformat')!r}; bnlint reads nbformat 4)")
