@@ -149,24 +149,28 @@ _TALL_RUN = 1_000
 _CONTINUING = tuple("+-*/%&|^@([{")
 
 
-def _tall_expression(lines: list[str]) -> bool:
+def _tall_expression_row(lines: list[str]) -> int | None:
+    """The first row of a run of ``_TALL_RUN`` operator-continued lines, if the file has one."""
     if len(lines) < _TALL_RUN:
-        return False
+        return None
     run = 0
-    for line in lines:
+    for number, line in enumerate(lines, 1):
         stripped = line.strip()
         if stripped.endswith(_CONTINUING) or stripped.startswith(_CONTINUING):
             run += 1
             if run >= _TALL_RUN:
-                return True
+                return number - run + 1
         else:
             run = 0
-    return False
+    return None
 
 
 def _refuse_pathological_nesting(text: str) -> None:
     lines = text.splitlines()
-    if max(map(len, lines), default=0) <= _LONG_LINE and not _tall_expression(lines):
+    suspect_row = next((number for number, line in enumerate(lines, 1) if len(line) > _LONG_LINE), None)
+    if suspect_row is None:
+        suspect_row = _tall_expression_row(lines)
+    if suspect_row is None:
         return
     try:
         tree = ast.parse(text)
@@ -179,8 +183,8 @@ def _refuse_pathological_nesting(text: str) -> None:
     except (RecursionError, MemoryError):
         # CPython's own parser gives up ("too complex"); libcst would run the machine
         # out of memory (50,000 unary minuses: killed after 100 s and several GB).
-        row = next(number for number, line in enumerate(lines, 1) if len(line) > _LONG_LINE)
-        raise SourceError("expression nested too deeply for Python's parser; too deep to analyse", row, 1) from None
+        raise SourceError("expression nested too deeply for Python's parser; too deep to analyse",
+                          suspect_row, 1) from None
     except ValueError:
         return  # libcst will report it
     stack: list[tuple[ast.AST, int, int]] = [(tree, 0, 1)]

@@ -148,3 +148,11 @@ def test_a_deep_expression_with_one_term_per_line_is_refused_at_once(tmp_path):
     findings = _lint(tmp_path, "tall.py", source.encode())
     assert [(code, row) for code, row, *_ in findings] == [("BN000", 4)]
     assert "too deep to analyse" in findings[0][3]
+
+
+def test_an_expression_too_deep_for_cpython_spread_over_lines_is_one_bn000(tmp_path):
+    # CPython's parser gives up (MemoryError) on 60,000 unary minuses, one per line.
+    source = NHWC_BUG + "y = (\n" + "-\n" * 60_000 + "1)\n"
+    findings = _lint(tmp_path, "tall_unary.py", source.encode())
+    assert [(code, row) for code, row, *_ in findings] == [("BN000", 4)]
+    assert "too deep to analyse" in findings[0][3]
