@@ -178,7 +178,7 @@ def _refuse_pathological_nesting(text: str) -> None:
         # CPython refuses more than 200 nested brackets; libcst accepts thousands but
         # takes minutes for them (3,000 nested calls on one line: over two minutes).
         if "too many nested" in error.msg:
-            raise SourceError(f"syntax error: {error.msg}", error.lineno or 1, max(error.offset or 1, 1)) from None
+            raise _cpython_error(error) from None
         return  # libcst will report it
     except (RecursionError, MemoryError):
         # CPython's own parser gives up ("too complex"); libcst would run the machine
@@ -206,10 +206,21 @@ def _refuse_python2_except(text: str) -> None:
     try:
         ast.parse(text)
     except SyntaxError as error:
-        message = error.msg if "Python 2" in error.msg else f"{error.msg} (Python 2 syntax is not supported)"
-        raise SourceError(f"syntax error: {message}", error.lineno or 1, max(error.offset or 1, 1)) from None
+        raise _cpython_error(error, _python2_hinted(text, error.msg)) from None
     except (RecursionError, MemoryError, ValueError):
         pass  # libcst decides
+
+
+def _cpython_error(error: SyntaxError, message: str | None = None) -> SourceError:
+    """A BN000 with CPython's message (or ``message``) at CPython's position."""
+    return SourceError(f"syntax error: {message or error.msg}", error.lineno or 1, max(error.offset or 1, 1))
+
+
+def _python2_hinted(text: str, message: str) -> str:
+    """CPython's message, saying why when the file looks like Python 2 and CPython did not."""
+    if _looks_like_python2(text) and "Python 2" not in message:
+        return f"{message} (Python 2 syntax is not supported)"
+    return message
 
 
 _LIBCST_LOCATION = re.compile(r"error at (\d+):(\d+)")
@@ -224,10 +235,7 @@ def _describe_syntax_error(text: str, exc: cst.ParserSyntaxError | cst.CSTValida
     try:
         ast.parse(text)
     except SyntaxError as error:
-        message = error.msg
-        if _looks_like_python2(text) and "Python 2" not in message:
-            message = f"{message} (Python 2 syntax is not supported)"
-        return SourceError(f"syntax error: {message}", error.lineno or 1, max(error.offset or 1, 1))
+        return _cpython_error(error, _python2_hinted(text, error.msg))
     except (RecursionError, MemoryError, ValueError):
         pass
     if isinstance(exc, cst.CSTValidationError):  # no position: only parse errors carry one
@@ -238,7 +246,7 @@ def _describe_syntax_error(text: str, exc: cst.ParserSyntaxError | cst.CSTValida
     return SourceError(f"syntax error: {message}", row, column)
 
 
-_PY2_HINTS = re.compile(r"^\s*(print\s+[^\s(=]|exec\s+\"|except\s+\w+\s*,\s*\w+\s*:)|^\s*raise\s+\w+\s*,", re.M)
+_PY2_HINTS = re.compile(r"^\s*(print\s+[^\s(=]|exec\s+\"|except\s+[\w.]+\s*,\s*\w+\s*:)|^\s*raise\s+\w+\s*,", re.M)
 
 
 def _looks_like_python2(text: str) -> bool:
