@@ -1,7 +1,7 @@
 """How fast bnlint lints a real TensorFlow codebase, against its peers and its floor.
 
 Usage:
-    python benchmarks/lint_speed.py [CORPUS_DIR]
+    python benchmarks/lint_speed.py [CORPUS_DIR] [--baseline REV]
 
 Without CORPUS_DIR the script builds the reference corpus once under
 ``benchmarks/.corpus/``: the ``.py`` files of the tf-models-official 2.20.0,
@@ -17,6 +17,11 @@ process where time or memory is concerned:
   and bnlint's ratio to each;
 - whether findings are identical with 1 job and N jobs, with and without the
   cache and the pre-filter.
+
+With ``--baseline REV`` it first measures the cold runs (1 job and all
+cores: wall time, peak memory of the largest process, findings) of the
+commit REV checked out in a temporary worktree and of this checkout, one
+after the other on the same files, so a change's cost is read side by side.
 
 Speed is reported here, never asserted by a test.
 """
@@ -59,11 +64,17 @@ def build_corpus(target: Path) -> Path:
     return source
 
 
-def _child(code: str) -> dict:
-    """Run ``code`` in a fresh interpreter; it prints one JSON object. Adds wall time and peak RSS."""
+def _child(code: str, root: Path = ROOT) -> dict:
+    """Run ``code`` in a fresh interpreter; it prints one JSON object. Adds wall time and peak RSS.
+
+    ``root`` is the checkout whose bnlint runs: its ``bnlint/`` and its ``rules/``
+    (installed as ``bnlint.rules``), whatever checkout the environment has installed.
+    """
     probe = (
         "import json, resource, time, sys\n"
-        f"sys.path.insert(0, {str(ROOT)!r})\n"
+        f"sys.path.insert(0, {str(root)!r})\n"
+        "import bnlint\n"
+        f"bnlint.__path__.append({str(root)!r})\n"
         "start = time.perf_counter()\n"
         f"{code}\n"
         "out['wall'] = time.perf_counter() - start\n"
@@ -130,8 +141,48 @@ out = {{'parsed': ok, 'parse_only': time.perf_counter() - start}}
 """
 
 
+def compare_with(revision: str, corpus: Path) -> None:
+    """Cold runs of ``revision`` and of this checkout, side by side."""
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = Path(tmp) / "baseline"
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), revision],
+                       check=True, capture_output=True)
+        try:
+            rows = []
+            for label, root in ((f"baseline {revision}", tree), ("this checkout", ROOT)):
+                one = _child(LINT.format(corpus=str(corpus), prefilter=""), root)
+                many = _child(PARALLEL.format(corpus=str(corpus)), root)
+                rows.append((label, one, many))
+        finally:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], capture_output=True)
+    print("side by side, cold (no cache):")
+    for label, one, many in rows:
+        print(f"  {label}: 1 job {one['wall']:.2f} s, {one['peak_mb']:.0f} MB, {one['files_parsed']} files parsed, "
+              f"{len(one['findings'])} findings; {many['jobs']} jobs {many['wall']:.2f} s, largest process "
+              f"{max(many['peak_mb'], many['worker_peak_mb']):.0f} MB")
+    (_, old_one, old_many), (_, new_one, new_many) = rows
+    print(f"  after / before: 1 job time {new_one['wall'] / old_one['wall']:.2f}, memory "
+          f"{new_one['peak_mb'] / old_one['peak_mb']:.2f}; {new_many['jobs']} jobs time "
+          f"{new_many['wall'] / old_many['wall']:.2f}, largest process "
+          f"{max(new_many['peak_mb'], new_many['worker_peak_mb']) / max(old_many['peak_mb'], old_many['worker_peak_mb']):.2f}")
+    old = {tuple(f) for f in old_one["findings"]}
+    new = {tuple(f) for f in new_one["findings"]}
+    for finding in sorted(new - old):
+        print(f"  added: {finding[0]}:{finding[1]} {finding[2]}")
+    for finding in sorted(old - new):
+        print(f"  removed: {finding[0]}:{finding[1]} {finding[2]}")
+
+
 def main() -> int:
-    corpus = Path(sys.argv[1]) if len(sys.argv) > 1 else build_corpus(CORPUS)
+    args = sys.argv[1:]
+    baseline = None
+    if "--baseline" in args:
+        index = args.index("--baseline")
+        baseline = args[index + 1]
+        del args[index:index + 2]
+    corpus = Path(args[0]) if args else build_corpus(CORPUS)
+    if baseline is not None:
+        compare_with(baseline, corpus)
     files = sorted(corpus.rglob("*.py"))
     if not files:
         print(f"no .py files under {corpus}", file=sys.stderr)

@@ -2,7 +2,7 @@
 
 One JSON file per bnlint version, rule selection and rule source under
 ``.bnlint_cache/`` holds, per linted file, the hash of its bytes, its module
-name, the modules it imports and its findings.
+name, what its imports name, whether it holds a rule's token, and its findings.
 
 Project-wide rules relate files only through imports (a train op reaches a
 model builder by calling into a module it imports), so the files a finding can
@@ -23,11 +23,11 @@ from typing import Iterable, Mapping
 
 import bnlint
 from bnlint.findings import Edit, Finding, Fix, Location
-from bnlint.import_graph import connected, import_graph
+from bnlint.import_graph import GraphInputs, connected, import_graph
 from bnlint.rule import Rule
 
 CACHE_DIR_NAME = ".bnlint_cache"
-_FORMAT = 1
+_FORMAT = 2
 
 
 @dataclass
@@ -38,6 +38,10 @@ class FileEntry:
     module: str = ""
     imports: list[str] = field(default_factory=list)
     findings: list[dict] = field(default_factory=list)
+    holds_tokens: bool = True
+
+    def graph_inputs(self) -> GraphInputs:
+        return GraphInputs(self.module, self.holds_tokens, self.imports)
 
 
 def file_digest(data: bytes) -> str:
@@ -96,17 +100,14 @@ def dirty_files(current: Mapping[str, FileEntry], cached: Mapping[str, FileEntry
     # A file whose module name changed (a package __init__.py appeared or went) resolves
     # differently even with the same bytes.
     changed = {name for name, entry in current.items()
-               if name not in cached or (cached[name].digest, cached[name].module, cached[name].imports)
-               != (entry.digest, entry.module, entry.imports)}
+               if name not in cached or (cached[name].digest, cached[name].graph_inputs()) != (entry.digest, entry.graph_inputs())}
     removed = set(cached) - set(current)
     if not changed and not removed:
         return set()
     # Old edges count as much as new ones: a file that stopped importing a changed
     # file may have lost a finding that depended on it.
-    old = import_graph({name: e.module for name, e in cached.items()},
-                       {name: e.imports for name, e in cached.items()})
-    new = import_graph({name: e.module for name, e in current.items()},
-                       {name: e.imports for name, e in current.items()})
+    old = import_graph({name: e.graph_inputs() for name, e in cached.items()})
+    new = import_graph({name: e.graph_inputs() for name, e in current.items()})
     graph = {name: old.get(name, set()) | new.get(name, set()) for name in {*old, *new}}
     return connected(graph, changed | removed) & set(current)
 

@@ -22,6 +22,7 @@ from typing import Callable, Iterator, Mapping, Sequence
 from bnlint.context import FileContext
 from bnlint.edits import fix_from_spec
 from bnlint.findings import Finding, Fix, Location
+from bnlint.import_graph import GraphInputs, analysed, imports_of
 from bnlint.noqa import NoqaMap
 from bnlint.project import ProjectIndex, module_name_for
 from bnlint.rule import Report, Rule
@@ -122,6 +123,7 @@ def _lint(files: Sequence[Path], rules: Sequence[type[Rule]], sources: Mapping[P
 def _read_and_parse(files: Sequence[Path], sources: Mapping[Path, SourceFile], result: LintResult,
                     parse_error_rule: type[Rule] | None, tokens: list[str] | None,
                     parsed: list[_Parsed], progress: Callable[[int], None] | None) -> None:
+    readable: list[tuple[Path, SourceFile, NoqaMap, frozenset[str] | None]] = []
     for path in files:
         result.files_checked += 1
         if progress is not None:
@@ -137,7 +139,10 @@ def _read_and_parse(files: Sequence[Path], sources: Mapping[Path, SourceFile], r
         # Substring tests, once per token: a regex alternation of all tokens per rule
         # cost five times as much on the corpus of benchmarks/lint_speed.py.
         present = frozenset(token for token in tokens if token in source.text) if tokens is not None else None
-        if present is not None and not present:
+        readable.append((path, source, noqa, present))
+    wanted = _linked_or_holding_tokens(readable)
+    for path, source, noqa, present in readable:
+        if str(path) not in wanted:
             continue
         try:
             module = parse(source.text)
@@ -155,6 +160,20 @@ def _read_and_parse(files: Sequence[Path], sources: Mapping[Path, SourceFile], r
             continue
         result.files_parsed += 1
         parsed.append(_Parsed(source, model, noqa, present))
+
+
+def _linked_or_holding_tokens(readable: list[tuple[Path, SourceFile, NoqaMap, frozenset[str] | None]]) -> set[str]:
+    """Files worth parsing: those holding a rule's token, and those import-connected to one.
+
+    A file without tokens cannot hold a finding, but it can link a chain (a
+    ``networks.py`` between a training script and the layers it builds), so
+    it is analysed when imports connect it to a file that can.
+    """
+    if all(present is None or present for _path, _source, _noqa, present in readable):
+        return {str(path) for path, *_rest in readable}
+    inputs = {str(path): GraphInputs("", present is None or bool(present), imports_of(source.text))
+              for path, source, _noqa, present in readable}
+    return analysed(inputs)
 
 
 def _check(parsed: list[_Parsed], checking_rules: list[Rule], result: LintResult) -> None:

@@ -5,94 +5,105 @@ another (a train op reaching a model builder, a helper returning a train op).
 So the files a finding depends on lie in one connected component of the
 import graph. The cache re-lints the component around a change; ``--jobs``
 lints components in parallel. Both must find exactly what a plain run
-finds, so edges over-approximate how ``bnlint.semantic`` resolves names:
-``import pkg`` reaches every ``pkg.*`` module.
+finds, so edges over-approximate how ``bnlint.linker`` resolves imports
+(``bnlint.modules``): an import reaches the module it names and the package
+``__init__.py`` files above it, and importing a package reaches every module
+in it.
+
+Which files are analysed at all is decided here too. A file holding a token
+of the selected rules is; so is a file without one that is import-connected
+to such a file: a ``networks.py`` between ``training.py`` and ``layers.py``,
+an entry script that only calls ``learn(policy=...)``, a package
+``__init__.py`` that re-exports a builder. Any other file cannot hold or
+contribute to a finding, and is never parsed.
 
 Imports are read with regular expressions, not a parse: the point is to avoid
-parsing files whose findings are already known.
+parsing files whose findings are already known, or that cannot matter.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Iterable, Mapping, NamedTuple
 
+from bnlint.modules import ModuleMap
 from bnlint.project import module_name_for
 
 _IMPORT = re.compile(r"^[ \t]*import[ \t]+([\w. \t,]+)", re.M)
 _FROM = re.compile(r"^[ \t]*from[ \t]+(\.*)([\w.]*)[ \t]+import[ \t]+(\([^)]*\)|[^\n#;]*)", re.M)
 
 
-def graph_inputs(path: Path, text: str, relevant: re.Pattern[str] | None) -> tuple[str, list[str]]:
-    """(module name, imports) of a file for the graph; a file the pre-filter skips has neither.
+class GraphInputs(NamedTuple):
+    """What the import graph needs of one file, read without parsing it."""
 
-    Only parsed files take part in the project index, so only they can link
-    other files: leaving the rest out keeps package ``__init__`` files from
-    joining everything into one group.
-    """
-    if relevant is not None and not relevant.search(text):
-        return "", []
-    module = module_name_for(path)
-    return module, imports_of(text, module, path.name == "__init__.py")
+    module: str  # its module name by ``__init__.py`` chain (changes when a package appears or goes)
+    holds_tokens: bool  # it holds a token of the selected rules
+    imports: list[str]  # what its imports name, as written (relative ones keep their dots)
 
 
-def imports_of(text: str, module: str, is_package: bool) -> list[str]:
-    """Module paths a source reaches through its imports, absolute.
+def graph_inputs(path: Path, text: str, relevant: re.Pattern[str] | None) -> GraphInputs:
+    """A file's graph inputs; ``relevant`` matches the rules' tokens (None: every file holds them)."""
+    holds = relevant is None or relevant.search(text) is not None
+    return GraphInputs(module_name_for(path), holds, imports_of(text))
 
-    ``import a.b`` binds ``a``, so it reaches all of ``a``; ``import a.b as c``
-    reaches ``a.b``; ``from a import b, c`` reaches ``a.b`` and ``a.c``
-    (each a submodule or a name of ``a``).
+
+def imports_of(text: str) -> list[str]:
+    """What a source's imports name, as written: ``a.b`` for ``import a.b``, ``.m.x`` for ``from .m import x``.
+
+    ``from a import b`` names ``a.b`` (a submodule or a name of ``a``);
+    ``from a import *`` names ``a``.
     """
     names: set[str] = set()
     for match in _IMPORT.finditer(text):
         for part in match.group(1).split(","):
             words = part.split()
-            if not words:
-                continue
-            names.add(words[0] if "as" in words[1:2] else words[0].split(".")[0])
-    package = module.split(".") if is_package else module.split(".")[:-1]
+            if words:
+                names.add(words[0])
     for match in _FROM.finditer(text):
         dots, base_name, imported = match.group(1), match.group(2), match.group(3)
-        if dots:
-            up = len(dots) - 1
-            base_parts = package[: len(package) - up] if up <= len(package) else []
-            base = ".".join([*base_parts, base_name] if base_name else base_parts)
-        else:
-            base = base_name
+        base = dots + base_name
         for item in imported.strip("() \t").replace("\n", " ").split(","):
             words = item.split()
-            if words and words[0] != "*":
-                names.add(f"{base}.{words[0]}" if base else words[0])
-            elif words:
+            if not words:
+                continue
+            if words[0] == "*":
                 names.add(base)
-    return sorted(name for name in names if name)
+            elif base_name:
+                names.add(f"{base}.{words[0]}")
+            else:
+                names.add(f"{dots}{words[0]}")
+    return sorted(name for name in names if name.strip("."))
 
 
-def import_graph(modules: Mapping[str, str], imports: Mapping[str, Iterable[str]]) -> dict[str, set[str]]:
-    """Undirected edges between files (keys of ``modules``) where one imports the other's module."""
-    exact: dict[str, set[str]] = {}
-    under: dict[str, set[str]] = {}
-    for name, module in modules.items():
-        if not module:
-            continue
-        exact.setdefault(module, set()).add(name)
-        parts = module.split(".")
-        for end in range(1, len(parts) + 1):
-            under.setdefault(".".join(parts[:end]), set()).add(name)
-    graph: dict[str, set[str]] = {name: set() for name in modules}
-    for name, names in imports.items():
-        for imported in names:
-            targets = set(under.get(imported, ()))
-            parts = imported.split(".")
-            for end in range(1, len(parts)):
-                # Importing a.b.c runs a and a.b, and their names are reachable as well.
-                targets |= exact.get(".".join(parts[:end]), set())
-            targets.discard(name)
-            for other in targets:
-                graph[name].add(other)
-                graph.setdefault(other, set()).add(name)
+def import_edges(inputs: Mapping[str, GraphInputs]) -> dict[str, set[str]]:
+    """Undirected edges between files (keys of ``inputs``) where one imports the other."""
+    modules = ModuleMap(inputs)
+    canonical_path = {name: os.path.abspath(name) for name in inputs}
+    by_path = {path: name for name, path in canonical_path.items()}
+    graph: dict[str, set[str]] = {name: set() for name in inputs}
+    for name, entry in inputs.items():
+        for imported in entry.imports:
+            for path in modules.files_reached(canonical_path[name], imported):
+                other = by_path.get(path)
+                if other is not None and other != name:
+                    graph[name].add(other)
+                    graph[other].add(name)
     return graph
+
+
+def analysed(inputs: Mapping[str, GraphInputs], graph: Mapping[str, set[str]] | None = None) -> set[str]:
+    """Files worth parsing: those holding tokens and those import-connected to one."""
+    graph = import_edges(inputs) if graph is None else graph
+    return connected(graph, [name for name, entry in inputs.items() if entry.holds_tokens])
+
+
+def import_graph(inputs: Mapping[str, GraphInputs]) -> dict[str, set[str]]:
+    """The import graph among the files that are analysed; every other file stands alone."""
+    graph = import_edges(inputs)
+    keep = analysed(inputs, graph)
+    return {name: (edges & keep if name in keep else set()) for name, edges in graph.items()}
 
 
 def connected(graph: Mapping[str, set[str]], seeds: Iterable[str]) -> set[str]:

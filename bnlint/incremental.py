@@ -8,7 +8,7 @@ from typing import Callable, Sequence
 from bnlint.cache import ResultCache, FileEntry, dirty_files, file_digest, finding_from_dict, finding_to_dict, run_key
 from bnlint.engine import PARSE_ERROR_CODE, LintResult, token_pattern
 from bnlint.findings import Finding
-from bnlint.import_graph import graph_inputs
+from bnlint.import_graph import GraphInputs, graph_inputs
 from bnlint.parallel import lint_parallel
 from bnlint.rule import Rule
 
@@ -35,13 +35,13 @@ def lint_incremental(files: Sequence[Path], rules: Sequence[type[Rule]], cache_d
         sizes[str(path)] = len(data)
         cached = cache.entries.get(str(path))
         if packages_stable and cached is not None and cached.digest == digest:
-            current[str(path)] = FileEntry(digest, cached.module, cached.imports)
+            current[str(path)] = FileEntry(digest, cached.module, cached.imports, holds_tokens=cached.holds_tokens)
             continue
-        module, imports = graph_inputs(path, data.decode("utf-8", "replace"), relevant)
-        current[str(path)] = FileEntry(digest, module, imports)
+        inputs = graph_inputs(path, data.decode("utf-8", "replace"), relevant)
+        current[str(path)] = FileEntry(digest, inputs.module, inputs.imports, holds_tokens=inputs.holds_tokens)
     dirty = dirty_files(current, cache.entries)
     to_lint = [path for path in files if str(path) in dirty]
-    known = {name: (current[name].module, current[name].imports, sizes[name]) for name in dirty if name in sizes}
+    known = {name: (current[name].graph_inputs(), sizes[name]) for name in dirty if name in sizes}
     result = lint_parallel(to_lint, rules, jobs, progress, known) if to_lint else LintResult()
     fresh: dict[str, list[Finding]] = {}
     for finding in result.findings:

@@ -15,11 +15,8 @@ from typing import Callable, Mapping, Sequence
 
 from bnlint.engine import PARSE_ERROR_CODE, LintResult, lint_files, token_pattern
 from bnlint.findings import Finding
-from bnlint.import_graph import components, graph_inputs, import_graph
+from bnlint.import_graph import GraphInputs, components, graph_inputs, import_graph
 from bnlint.rule import Rule
-
-# (module name, imported modules, size in bytes) of one file, as the import graph needs them.
-GraphInputs = tuple[str, list[str], int]
 
 # Below this many files, starting workers costs more than it saves.
 _MIN_FILES_PER_JOB = 16
@@ -35,29 +32,28 @@ def default_jobs() -> int:
 
 def lint_parallel(files: Sequence[Path], rules: Sequence[type[Rule]], jobs: int,
                   progress: Callable[[int], None] | None = None,
-                  known: Mapping[str, GraphInputs] | None = None) -> LintResult:
+                  known: Mapping[str, tuple[GraphInputs, int]] | None = None) -> LintResult:
     """Lint ``files`` with up to ``jobs`` processes; same findings as ``lint_files``.
 
-    ``known`` gives files' graph inputs already read (the cache has them), so they are not read twice.
+    ``known`` gives files' graph inputs and sizes already read (the cache has them), so they are not read twice.
     """
     if jobs <= 1 or len(files) < jobs * _MIN_FILES_PER_JOB:
         return lint_files(files, rules, progress=progress)
     relevant = token_pattern([rule for rule in rules if rule.CODE != PARSE_ERROR_CODE])
-    modules: dict[str, str] = {}
-    imports: dict[str, list[str]] = {}
+    inputs: dict[str, GraphInputs] = {}
     sizes: dict[str, int] = {}
     for path in files:
         name = str(path)
         if known is not None and name in known:
-            modules[name], imports[name], sizes[name] = known[name]
+            inputs[name], sizes[name] = known[name]
             continue
         try:
             data = path.read_bytes()
         except OSError:
             data = b""
-        modules[name], imports[name] = graph_inputs(path, data.decode("utf-8", "replace"), relevant)
+        inputs[name] = graph_inputs(path, data.decode("utf-8", "replace"), relevant)
         sizes[name] = len(data)
-    groups = components(import_graph(modules, imports))
+    groups = components(import_graph(inputs))
     batches = _balance(groups, sizes, jobs * 4)
     codes = [rule.CODE for rule in rules]
     result = LintResult()

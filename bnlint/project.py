@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from bnlint.linker import FunctionRef, Linker, nearest, project_module_name
 from bnlint.semantic import INSTANCE, CallSite, FileModel, FunctionInfo
 
 
@@ -28,22 +29,6 @@ def module_name_for(path: Path) -> str:
             break
         directory = directory.parent
     return ".".join(reversed(parts))
-
-
-@dataclass(frozen=True)
-class FunctionRef:
-    """A function of a linted file."""
-
-    file: FileModel
-    info: FunctionInfo
-
-    @property
-    def full_name(self) -> str:
-        return self.file.full_name(self.info.qualname)
-
-    @property
-    def unit(self) -> str:
-        return self.file.function_unit(self.info)
 
 
 @dataclass(frozen=True)
@@ -64,9 +49,14 @@ class ProjectIndex:
         # and pick the one nearest the caller.
         self.functions: dict[str, list[FunctionRef]] = defaultdict(list)
         for model in self.files:
+            model.module_name = project_module_name(model.module_name)
             self.modules.setdefault(model.module_name, model)
             for qualname, info in model.functions.items():
                 self.functions[model.full_name(qualname)].append(FunctionRef(model, info))
+        # Resolution across files: every model asks the linker what lies beyond it.
+        self.linker = Linker(self.files, self.functions)
+        for model in self.files:
+            model.linker = self.linker
         self._callers: dict[str, list[CallRef]] | None = None
         self._callees: dict[str, set[str]] | None = None
         self._reach: dict[str, frozenset[str]] = {}
@@ -78,18 +68,7 @@ class ProjectIndex:
 
     def function_for_name(self, name: str, near: FileModel | None = None) -> FunctionRef | None:
         """The linted function a resolved callee name denotes (``mod.f``, ``mod.C().m``, ``mod.C()``)."""
-        if name.endswith(INSTANCE):
-            # Calling an instance runs Keras's ``call`` or ``__call__``.
-            base = name[: -len(INSTANCE)].replace(INSTANCE, "")
-            candidates = [f"{base}.call", f"{base}.__call__"]
-        else:
-            plain = name.replace(INSTANCE, "")
-            candidates = [plain, f"{plain}.__init__"]
-        for candidate in candidates:
-            refs = self.functions.get(candidate)
-            if refs:
-                return _nearest(refs, near)
-        return None
+        return self.linker.function_for_name(name, near) if self.linker is not None else None
 
     def callees_of_site(self, model: FileModel, site: CallSite) -> list[FunctionRef]:
         """Linted functions a call site may invoke."""
@@ -117,7 +96,7 @@ class ProjectIndex:
                     for name in model.resolve(arg.value, site.scope):
                         refs = self.functions.get(name)
                         if refs:
-                            callees[unit].add(_nearest(refs, model).unit)
+                            callees[unit].add(nearest(refs, model).unit)
         self._callers = dict(callers)
         self._callees = dict(callees)
 
@@ -185,6 +164,7 @@ class ProjectIndex:
     def release(self) -> None:
         """Drop the shared facts: some hold the index itself, a cycle that keeps every tree alive."""
         self._facts = {}
+        self.linker = None
         self._callers = self._callees = self._parents = None
         self._reach = {}
         self._ancestors = {}
@@ -199,23 +179,3 @@ class ProjectIndex:
         for model in self.files:
             for site in model.calls:
                 yield model, site
-
-
-def _nearest(refs: list[FunctionRef], near: FileModel | None) -> FunctionRef:
-    """The definition closest to the referring file: itself, then the longest shared directory."""
-    if near is None or len(refs) == 1:
-        return refs[0]
-    near_parts = Path(near.path).parts
-
-    def closeness(ref: FunctionRef) -> tuple[int, int]:
-        if ref.file is near:
-            return (1, 0)
-        parts = Path(ref.file.path).parts
-        shared = 0
-        for a, b in zip(parts[:-1], near_parts[:-1]):
-            if a != b:
-                break
-            shared += 1
-        return (0, shared)
-
-    return max(refs, key=closeness)

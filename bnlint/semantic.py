@@ -14,6 +14,7 @@ to ``tensorflow.train.AdamOptimizer().minimize``.
 
 from __future__ import annotations
 
+import builtins
 import dataclasses
 import re
 from dataclasses import dataclass, field
@@ -23,11 +24,21 @@ import libcst as cst
 from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 
 from bnlint.findings import Location
+from bnlint.linker import ANY_MODULE, NAMESPACE_PREFIX
 from bnlint.names import canonical
 from bnlint.notebook import CellMap
 
 ScopeKind = Literal["module", "class", "function", "lambda", "comprehension"]
 BindingKind = Literal["import", "def", "class", "assign", "param", "loop", "with", "other"]
+
+_PARTIAL_NAMES = frozenset({"functools.partial"})
+_IMPORT_MODULE_NAMES = frozenset({"importlib.import_module"})
+# Builtins never come from a library's ``from x import *``.
+_BUILTINS = frozenset(dir(builtins))
+# Calls whose result holds the elements of their first argument.
+_ELEMENT_PRESERVING = frozenset({"list", "tuple", "reversed", "sorted", "set", "iter"})
+# Methods that put their last argument (``extend``: its elements) into a container.
+_ADDING_METHODS = frozenset({"append", "insert", "add"})
 
 # How deep resolution follows assignments (``a = b``; ``b = c``; ...).
 _MAX_RESOLVE_DEPTH = 12
@@ -132,6 +143,13 @@ class FileModel:
         self.class_bases: dict[str, list[cst.Arg]] = {}
         self.class_scopes: dict[str, Scope] = {}
         self.call_by_node: dict[int, CallSite] = {}
+        # ``from m import *`` statements, in order (bindings of kind "import" named "*").
+        self.star_imports: list[Binding] = []
+        self._star_bindings: dict[str, list[Binding]] = {}
+        self._scope_by_node: dict[int, Scope] | None = None
+        self._adders: dict[str, list[CallSite]] | None = None
+        # Set by the project index: answers what lies in other files (``bnlint.linker``).
+        self.linker = None
         # Keyed by one int packing the expression's and the scope's ids: a tuple of two ints
         # took three objects per entry (hundreds of thousands of entries on a large project).
         self._resolve_cache: dict[int, frozenset[str]] = {}
@@ -173,7 +191,49 @@ class FileModel:
                     return found
             first = False
             current = current.parent
+        if self.star_imports:
+            return self._star_lookup(name)
         return []
+
+    def _star_lookup(self, name: str) -> list[Binding]:
+        """A binding for ``name`` from the file's ``from m import *`` statements; [] when none provides it.
+
+        A project module provides its public top-level names (or those in its
+        ``__all__``); a library module is taken to provide any name that is not
+        a builtin, the last such import winning, as in Python.
+        """
+        cached = self._star_bindings.get(name)
+        if cached is not None:
+            return cached
+        self._star_bindings[name] = []  # a cycle of star imports ends here
+        found: list[Binding] = []
+        library: Binding | None = None
+        for star in reversed(self.star_imports):
+            source = self.linker.star_source(self, star.imported or "") if self.linker is not None else None
+            if source is None:
+                if library is None and name not in _BUILTINS:
+                    library = star
+                continue
+            if source is not self and source.exports(name):
+                found = [Binding(name, "import", self.module_scope, star.node, star.order,
+                                 imported=f"{star.imported}.{name}")]
+                break
+        if not found and library is not None:
+            found = [Binding(name, "import", self.module_scope, library.node, library.order,
+                             imported=f"{library.imported}.{name}")]
+        self._star_bindings[name] = found
+        return found
+
+    def exports(self, name: str) -> bool:
+        """``from this_module import *`` binds ``name``."""
+        if name.startswith("_"):
+            return False
+        listed = self.module_scope.bindings.get("__all__")
+        if listed and listed[-1].value is not None:
+            names = _string_items(listed[-1].value)
+            if names is not None:
+                return name in names
+        return bool(self.lookup(name, self.module_scope))
 
     def resolve(self, expr: cst.BaseExpression, scope: Scope, _depth: int = 0) -> frozenset[str]:
         """Every canonical dotted name ``expr`` may denote; empty when unknown."""
@@ -196,40 +256,211 @@ class FileModel:
                 names |= self._resolve_binding(binding, depth)
             return frozenset(names)
         if isinstance(expr, cst.Attribute):
-            attr = expr.attr.value
-            out: set[str] = set()
-            for base in self.resolve(expr.value, scope, depth):
-                if base.endswith(INSTANCE):
-                    instance_values = self._instance_attribute(base[: -len(INSTANCE)], attr, depth)
-                    if instance_values:
-                        out |= instance_values
-                        continue
-                out.add(canonical(f"{base}.{attr}"))
-            return frozenset(out)
+            return self._resolve_attribute(expr, scope, depth)
         if isinstance(expr, cst.Call):
-            return frozenset(name + INSTANCE for name in self.resolve(expr.func, scope, depth))
+            return self._resolve_call(expr, scope, depth)
+        if isinstance(expr, cst.IfExp):
+            # ``layers = tf.keras.layers if keras else tf.layers``: either.
+            return self.resolve(expr.body, scope, depth) | self.resolve(expr.orelse, scope, depth)
+        if isinstance(expr, cst.BooleanOperation):
+            return self.resolve(expr.left, scope, depth) | self.resolve(expr.right, scope, depth)
+        if isinstance(expr, cst.Subscript):
+            # ``blocks[i]``, ``models[name]``: an element of the container.
+            return self.element_values(expr.value, scope, depth)
         return frozenset()
+
+    def _resolve_attribute(self, expr: cst.Attribute, scope: Scope, depth: int) -> frozenset[str]:
+        attr = expr.attr.value
+        out: set[str] = set()
+        for base in self.resolve(expr.value, scope, depth):
+            if base.startswith(NAMESPACE_PREFIX) and self.linker is not None:
+                out.add(self.linker.member(base, attr))
+                continue
+            if base == ANY_MODULE and self.linker is not None:
+                out |= self.linker.any_module_member(attr)
+                continue
+            if base.endswith(INSTANCE):
+                instance_values = self._instance_attribute(base[: -len(INSTANCE)], attr, depth)
+                if instance_values:
+                    out |= instance_values
+                    continue
+            out.add(canonical(f"{base}.{attr}"))
+        return frozenset(out)
+
+    def _resolve_call(self, expr: cst.Call, scope: Scope, depth: int) -> frozenset[str]:
+        func = expr.func
+        if isinstance(func, cst.Name) and not self.lookup(func.value, scope):
+            if func.value == "super":
+                return self._super_instance(scope, depth)
+            if func.value == "__import__" and expr.args:
+                return self._imported_module(expr.args[0].value, scope)
+        out: set[str] = set()
+        for name in self.resolve(func, scope, depth):
+            if name in _PARTIAL_NAMES and expr.args:
+                # ``partial(f, ...)`` calls ``f`` when called.
+                out |= self.resolve(expr.args[0].value, scope, depth)
+                continue
+            if name in _IMPORT_MODULE_NAMES and expr.args:
+                out |= self._imported_module(expr.args[0].value, scope)
+                continue
+            out.add(name + INSTANCE)
+            if self.linker is not None and depth <= _MAX_RESOLVE_DEPTH:
+                # A project function's call is what it returns (a factory's class or layer).
+                out |= self.linker.call_results(self, name, depth)
+        return frozenset(out)
+
+    def _super_instance(self, scope: Scope, depth: int) -> frozenset[str]:
+        """``super()`` in a method: an instance of each base class of the enclosing class."""
+        function = self.enclosing_function(scope)
+        if function is None or function.class_qualname is None:
+            return frozenset()
+        class_scope = self.class_scopes.get(function.class_qualname)
+        parent = class_scope.parent if class_scope is not None and class_scope.parent else self.module_scope
+        out: set[str] = set()
+        for arg in self.class_bases.get(function.class_qualname, []):
+            if arg.keyword is None:
+                out |= {name + INSTANCE for name in self.resolve(arg.value, parent, depth)}
+        return frozenset(out)
+
+    def _imported_module(self, arg: cst.BaseExpression, scope: Scope) -> frozenset[str]:
+        """``importlib.import_module(name)``: that module, or any project module when the name is computed."""
+        if isinstance(arg, cst.SimpleString):
+            try:
+                value = arg.evaluated_value
+            except Exception:  # noqa: BLE001 - exotic prefixes
+                value = None
+            if isinstance(value, str) and value:
+                binding = Binding(value, "import", self.module_scope, arg, 0, imported=value)
+                return self._resolve_binding(binding, 0)
+        return frozenset({ANY_MODULE})
+
+    def resolve_binding(self, binding: Binding, depth: int = 0) -> frozenset[str]:
+        """Every canonical name a binding of this file may give its name."""
+        return self._resolve_binding(binding, depth)
 
     def _resolve_binding(self, binding: Binding, depth: int) -> frozenset[str]:
         if binding.kind == "import":
+            if self.linker is not None:
+                linked = self.linker.import_names(self, binding.imported or "", depth)
+                if linked is not None:
+                    return linked
             return frozenset({canonical(self._absolute_import(binding.imported or ""))})
         if binding.kind in ("def", "class"):
             return frozenset({self.full_name(child_qualname(binding.scope, binding.name))})
         if binding.kind in ("assign", "with") and binding.value is not None and not binding.unpack:
             return self.resolve(binding.value, binding.scope, depth)
-        if binding.kind == "param" and binding.param_index == 0:
-            # ``self`` in a method is an instance of the enclosing class.
+        if binding.kind == "loop" and binding.value is not None:
+            return self._loop_values(binding, depth)
+        if binding.kind == "param":
             function = binding.scope.function
-            if function is not None and function.class_qualname and not _is_static(function.node):
+            if binding.param_index == 0 and function is not None and function.class_qualname \
+                    and not _is_static(function.node):
+                # ``self`` in a method is an instance of the enclosing class.
                 return frozenset({self.full_name(function.class_qualname) + INSTANCE})
+            if self.linker is not None and depth <= _MAX_RESOLVE_DEPTH:
+                return self.linker.parameter_values(self, binding, depth)
         return frozenset()
+
+    def _loop_values(self, binding: Binding, depth: int) -> frozenset[str]:
+        """What a loop variable takes: the elements of what it iterates over."""
+        iterable = binding.value
+        assert iterable is not None
+        if not binding.unpack:
+            return self.element_values(iterable, binding.scope, depth)
+        if binding.unpack == (1,) and isinstance(iterable, cst.Call) and iterable.args:
+            # ``for i, layer in enumerate(layers)``; ``for name, layer in layers.items()``.
+            func = iterable.func
+            if isinstance(func, cst.Name) and func.value == "enumerate":
+                return self.element_values(iterable.args[0].value, binding.scope, depth)
+        if binding.unpack == (1,) and isinstance(iterable, cst.Call) and isinstance(iterable.func, cst.Attribute) \
+                and iterable.func.attr.value == "items":
+            return self.element_values(iterable.func.value, binding.scope, depth)
+        return frozenset()
+
+    def element_values(self, expr: cst.BaseExpression, scope: Scope, depth: int = 0) -> frozenset[str]:
+        """What the elements of a container may be (a list, tuple, set or dict's values)."""
+        if depth > _MAX_RESOLVE_DEPTH:
+            return frozenset()
+        depth += 1
+        out: set[str] = set()
+        if isinstance(expr, (cst.List, cst.Tuple, cst.Set)):
+            for element in expr.elements:
+                if isinstance(element, cst.StarredElement):
+                    out |= self.element_values(element.value, scope, depth)
+                else:
+                    out |= self.resolve(element.value, scope, depth)
+        elif isinstance(expr, cst.Dict):
+            for element in expr.elements:
+                if isinstance(element, cst.DictElement):
+                    out |= self.resolve(element.value, scope, depth)
+        elif isinstance(expr, (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp)):
+            inner = self.scope_of(expr) or scope
+            out |= self.resolve(expr.value if isinstance(expr, cst.DictComp) else expr.elt, inner, depth)
+        elif isinstance(expr, cst.Call) and expr.args:
+            func = expr.func
+            if isinstance(func, cst.Name) and func.value in _ELEMENT_PRESERVING:
+                out |= self.element_values(expr.args[0].value, scope, depth)
+        elif isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute) and expr.func.attr.value == "values":
+            out |= self.element_values(expr.func.value, scope, depth)
+        elif isinstance(expr, cst.Name):
+            bindings = self.lookup(expr.value, scope)
+            for binding in bindings:
+                if binding.kind == "assign" and binding.value is not None and not binding.unpack:
+                    out |= self.element_values(binding.value, binding.scope, depth)
+                elif binding.kind == "param" and self.linker is not None:
+                    out |= self.linker.parameter_elements(self, binding, depth)
+            out |= self._added_elements(expr.value, bindings, depth)
+        elif isinstance(expr, cst.Attribute) and isinstance(expr.value, cst.Name):
+            function = self.enclosing_function(scope)
+            if function is not None and function.class_qualname and function.params \
+                    and function.params[0].name.value == expr.value.value:
+                for value, value_scope in self.class_attrs.get(function.class_qualname, {}).get(expr.attr.value, []):
+                    out |= self.element_values(value, value_scope, depth)
+                out |= self._added_elements(f"{expr.value.value}.{expr.attr.value}", None, depth)
+        return frozenset(out)
+
+    def _added_elements(self, receiver: str, bindings: list[Binding] | None, depth: int) -> frozenset[str]:
+        """Values put into a container by ``c.append(v)``/``c.insert(i, v)``/``c.extend(vs)`` calls.
+
+        ``receiver`` is the container as written: ``layers`` (then only calls
+        that see the same ``bindings`` count) or ``self.layers``.
+        """
+        if self._adders is None:
+            self._adders = {}
+            for site in self.calls:
+                func = site.node.func
+                if isinstance(func, cst.Attribute) and site.node.args and \
+                        (func.attr.value in _ADDING_METHODS or func.attr.value == "extend"):
+                    written = dotted(func.value)
+                    if written is not None and written.count(".") <= 1:
+                        self._adders.setdefault(written, []).append(site)
+        out: set[str] = set()
+        for site in self._adders.get(receiver, ()):
+            func = site.node.func
+            assert isinstance(func, cst.Attribute)
+            if bindings is not None and self.lookup(receiver, site.scope) is not bindings:
+                continue
+            last = site.node.args[-1].value
+            if func.attr.value == "extend":
+                out |= self.element_values(last, site.scope, depth)
+            else:
+                out |= self.resolve(last, site.scope, depth)
+        return frozenset(out)
+
+    def scope_of(self, node: cst.CSTNode) -> Scope | None:
+        """The scope a def, lambda, class or comprehension node opens."""
+        if self._scope_by_node is None:
+            self._scope_by_node = {id(scope.node): scope for scope in self.scopes}
+        return self._scope_by_node.get(id(node))
 
     def _instance_attribute(self, class_name: str, attr: str, depth: int) -> frozenset[str]:
         prefix = f"{self.module_name}." if self.module_name else ""
-        if not class_name.startswith(prefix):
-            return frozenset()
-        attrs = self.class_attrs.get(class_name[len(prefix):], {}).get(attr)
+        attrs = self.class_attrs.get(class_name[len(prefix):], {}).get(attr) \
+            if class_name.startswith(prefix) else None
         if not attrs:
+            # Set in another file's class, or in a base class.
+            if self.linker is not None:
+                return self.linker.instance_attribute(class_name, attr, depth)
             return frozenset()
         out: set[str] = set()
         for value, scope in attrs:
@@ -611,11 +842,13 @@ class _Collector:
                 self._bind(top, "import", node, imported=top)
 
     def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
-        if isinstance(node.names, cst.ImportStar):
-            return
         module = _attribute_dotted(node.module) if node.module is not None else ""
         dots = "." * len(node.relative)
         base = dots + module
+        if isinstance(node.names, cst.ImportStar):
+            if self.scope.kind == "module":
+                self.model.star_imports.append(Binding("*", "import", self.scope, node, self._next(), imported=base))
+            return
         for alias in node.names:
             name = _attribute_dotted(alias.name)
             if dots and not module:
@@ -691,6 +924,21 @@ class _Collector:
 
     def leave_Call(self, original_node: cst.Call) -> None:
         self.calls.pop()
+
+
+def _string_items(expr: cst.BaseExpression) -> frozenset[str] | None:
+    """The strings of a list or tuple literal of strings (``__all__``), else None."""
+    if not isinstance(expr, (cst.List, cst.Tuple)):
+        return None
+    out: set[str] = set()
+    for element in expr.elements:
+        if not isinstance(element.value, cst.SimpleString):
+            return None
+        value = element.value.evaluated_value
+        if not isinstance(value, str):
+            return None
+        out.add(value)
+    return frozenset(out)
 
 
 def _target_names(target: cst.BaseExpression) -> list[str]:

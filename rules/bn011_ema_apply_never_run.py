@@ -254,9 +254,10 @@ def _name_used(file: FileModel, site: CallSite, name: str, assignment: cst.Assig
 
 
 def _imported_elsewhere(project: ProjectIndex, file: FileModel, name: str) -> bool:
-    """A module-level name another linted file mentions (it may import and run the op)."""
+    """A module-level name that a linted file importing this one mentions (it may run the op)."""
     pattern = re.compile(rf"\b{re.escape(name)}\b")
-    return any(other is not file and pattern.search(other.text) for other in project.files)
+    importers = project.linker.importers_of(file) if project.linker is not None else project.files
+    return any(other is not file and pattern.search(other.text) for other in importers)
 
 
 def _average_before_apply(file: FileModel, ema: EmaObject) -> Iterable[Report]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bnlint.engine import lint_files
-from bnlint.import_graph import components, import_graph, imports_of
+from bnlint.import_graph import GraphInputs, components, import_graph, imports_of
 from bnlint.parallel import lint_parallel
 from bnlint.rule_loader import load_rules
 
@@ -34,17 +34,30 @@ def test_parallel_run_finds_exactly_what_a_single_process_finds(tmp_path):
 
 
 def test_imports_are_read_without_parsing():
-    text = "import a.b\nimport c.d as e\nfrom f import (g,\n  h)\nfrom .sibling import x\nfrom .. import up\n"
-    assert imports_of(text, "pkg.sub.mod", is_package=False) == ["a", "c.d", "f.g", "f.h", "pkg.sub.sibling.x", "pkg.up"]
+    text = ("import a.b\nimport c.d as e\nfrom f import (g,\n  h)\nfrom .sibling import x\nfrom .. import up\n"
+            "from .star import *\n")
+    assert imports_of(text) == ["..up", ".sibling.x", ".star", "a.b", "c.d", "f.g", "f.h"]
 
 
-def test_files_that_import_each_other_share_a_component():
-    modules = {"model.py": "model", "train.py": "train", "other.py": "other", "pkg/__init__.py": "pkg",
-               "pkg/nets.py": "pkg.nets", "use_pkg.py": "use_pkg"}
+def test_files_that_import_each_other_share_a_component(tmp_path):
     imports = {"model.py": ["tensorflow"], "train.py": ["model.build"], "other.py": ["tensorflow"],
-               "pkg/__init__.py": [], "pkg/nets.py": [], "use_pkg.py": ["pkg"]}
-    groups = sorted(sorted(g) for g in components(import_graph(modules, imports)))
-    assert groups == [["model.py", "train.py"], ["other.py"], ["pkg/__init__.py", "pkg/nets.py", "use_pkg.py"]]
+               "pkg/__init__.py": [], "pkg/nets.py": [], "use_pkg.py": ["pkg"], "pkg/sub/deep.py": ["..nets"]}
+    inputs = {str(tmp_path / name): GraphInputs("", True, names) for name, names in imports.items()}
+    groups = sorted(sorted(str(Path(name).relative_to(tmp_path)) for name in group)
+                    for group in components(import_graph(inputs)))
+    assert groups == [["model.py", "train.py"], ["other.py"],
+                      ["pkg/__init__.py", "pkg/nets.py", "pkg/sub/deep.py", "use_pkg.py"]]
+
+
+def test_a_file_without_tokens_joins_the_files_it_links_and_no_other(tmp_path):
+    # networks.py mentions no rule token but links training.py to layers.py; helpers.py links nothing.
+    imports = {"training.py": ["networks.build"], "networks.py": ["layers.block"], "layers.py": [],
+               "helpers.py": ["json"], "unrelated.py": ["helpers.x"]}
+    tokens = {"training.py": True, "networks.py": False, "layers.py": True, "helpers.py": False, "unrelated.py": False}
+    inputs = {str(tmp_path / name): GraphInputs("", tokens[name], names) for name, names in imports.items()}
+    groups = sorted(sorted(str(Path(name).relative_to(tmp_path)) for name in group)
+                    for group in components(import_graph(inputs)))
+    assert groups == [["helpers.py"], ["layers.py", "networks.py", "training.py"], ["unrelated.py"]]
 
 
 def test_cached_parallel_run_finds_what_a_single_process_finds(tmp_path):

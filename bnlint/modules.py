@@ -1,0 +1,173 @@
+"""Where Python would find an imported module, decided from the linted files' paths alone.
+
+A file's module name (``module_name_for``) follows its ``__init__.py`` chain,
+but real projects import the way the interpreter finds modules: a script
+imports its siblings (``from model import net`` with ``model.py`` beside it),
+a repository root with its own ``__init__.py`` is still run from inside,
+folders without ``__init__.py`` are namespace packages
+(``import labelreg.networks`` from the repository root), and ``src/`` or
+``lib/`` folders are put on ``sys.path``. So an import is resolved from the
+importing file: each plausible root, nearest first (the file's own folder,
+then each folder above it, each also with its ``src/`` and ``lib/``), and the
+first root holding the imported top-level name wins, as the first
+``sys.path`` entry does.
+
+Namespace folders (no ``__init__.py``) lose to an installed regular package,
+as they do in Python: a project folder named ``tensorflow`` or ``keras``
+without ``__init__.py`` never hides TensorFlow. A regular package or module
+of the project named like a library (``keras/__init__.py``, ``layers.py``)
+is the project's, as Python would import it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Iterable
+
+# Top-level names bnlint assumes are installed regular packages; a namespace folder never hides them.
+_INSTALLED_PACKAGES = frozenset({"tensorflow", "keras", "tf_keras", "tf_slim", "tensorflow_addons"})
+# Folders that projects put on ``sys.path`` beside their top folder.
+_SOURCE_FOLDERS = ("src", "lib")
+
+
+@dataclass(frozen=True)
+class ModuleTarget:
+    """What an import denotes in the project: a file (module or package ``__init__``) or a namespace folder."""
+
+    path: str  # the file, or the folder of a namespace package
+    is_folder: bool
+    rest: tuple[str, ...]  # names looked up inside it (``from model import net`` -> ("net",))
+
+
+class ModuleMap:
+    """The linted files' paths, and how imports written in one of them map onto the others."""
+
+    def __init__(self, paths: Iterable[str]) -> None:
+        self.files: set[str] = set()
+        # Every folder holding a linted file at any depth: a namespace package candidate.
+        self.folders: set[str] = set()
+        for raw in paths:
+            path = os.path.abspath(raw)
+            self.files.add(path)
+            folder = os.path.dirname(path)
+            while folder not in self.folders:
+                self.folders.add(folder)
+                parent = os.path.dirname(folder)
+                if parent == folder:
+                    break
+                folder = parent
+        self._cache: dict[tuple[str, str], ModuleTarget | None] = {}
+        self._under: dict[str, set[str]] | None = None
+
+    def resolve(self, importer: str, dotted: str) -> ModuleTarget | None:
+        """The project module an import written in ``importer`` reaches; None when it is not the project's.
+
+        ``dotted`` is what the import names, with leading dots for a relative
+        import: ``model.net``, ``.layers.conv``, ``..utils``.
+        """
+        folder = os.path.dirname(os.path.abspath(importer))
+        key = (folder, dotted)
+        if key in self._cache:
+            return self._cache[key]
+        result = self._resolve(folder, dotted)
+        self._cache[key] = result
+        return result
+
+    def _resolve(self, folder: str, dotted: str) -> ModuleTarget | None:
+        level = len(dotted) - len(dotted.lstrip("."))
+        parts = tuple(part for part in dotted[level:].split(".") if part)
+        if level:
+            base = folder
+            for _ in range(level - 1):
+                base = os.path.dirname(base)
+            if not parts:
+                return self._package(base, ()) if base in self.folders else None
+            return self._descend(base, parts, relative=True)
+        if not parts:
+            return None
+        for root in self.roots(folder):
+            found = self._descend(root, parts, relative=False)
+            if found is not None:
+                return found
+        return None
+
+    def roots(self, folder: str) -> Iterable[str]:
+        """Plausible ``sys.path`` entries for code in ``folder``, nearest first."""
+        current = folder
+        while True:
+            yield current
+            for extra in _SOURCE_FOLDERS:
+                candidate = os.path.join(current, extra)
+                if candidate in self.folders:
+                    yield candidate
+            parent = os.path.dirname(current)
+            if parent == current:
+                return
+            current = parent
+
+    def _descend(self, root: str, parts: tuple[str, ...], relative: bool) -> ModuleTarget | None:
+        """Follow ``parts`` from ``root`` through packages down to a module file."""
+        top = os.path.join(root, parts[0])
+        regular = os.path.join(top, "__init__.py") in self.files
+        if not relative and not regular and f"{top}.py" not in self.files:
+            # Only a namespace folder here: it loses to an installed package of that name.
+            if top not in self.folders or parts[0] in _INSTALLED_PACKAGES:
+                return None
+        node = root
+        for index, part in enumerate(parts):
+            child = os.path.join(node, part)
+            if os.path.join(child, "__init__.py") in self.files or (
+                    child in self.folders and f"{child}.py" not in self.files):
+                node = child
+                continue
+            if f"{child}.py" in self.files:
+                return ModuleTarget(f"{child}.py", False, parts[index + 1:])
+            if index == 0:
+                return None
+            # A name defined in the package itself (its ``__init__.py``), or one bnlint cannot see.
+            return self._package(node, parts[index:])
+        return self._package(node, ())
+
+    def _package(self, folder: str, rest: tuple[str, ...]) -> ModuleTarget:
+        init = os.path.join(folder, "__init__.py")
+        if init in self.files:
+            return ModuleTarget(init, False, rest)
+        return ModuleTarget(folder, True, rest)
+
+    def files_reached(self, importer: str, dotted: str) -> set[str]:
+        """Every linted file an import may make reachable by name: over-approximates ``resolve``.
+
+        The package ``__init__.py`` files on the way count (importing ``a.b``
+        runs ``a``), and importing a package reaches every module below it,
+        since ``import pkg`` lets code name ``pkg.sub.f``.
+        """
+        target = self.resolve(importer, dotted)
+        if target is None:
+            return set()
+        reached: set[str] = set()
+        folder = os.path.dirname(target.path) if not target.is_folder else target.path
+        if target.is_folder or os.path.basename(target.path) == "__init__.py":
+            reached |= self._files_under(folder)
+        else:
+            reached.add(target.path)
+        while folder in self.folders:
+            init = os.path.join(folder, "__init__.py")
+            if init not in self.files:
+                break
+            reached.add(init)
+            folder = os.path.dirname(folder)
+        return reached
+
+    def _files_under(self, folder: str) -> set[str]:
+        if self._under is None:
+            self._under = {}
+            for path in self.files:
+                parent = os.path.dirname(path)
+                while parent in self.folders:
+                    self._under.setdefault(parent, set()).add(path)
+                    grand = os.path.dirname(parent)
+                    if grand == parent:
+                        break
+                    parent = grand
+        return self._under.get(folder, set())
