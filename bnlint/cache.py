@@ -27,7 +27,7 @@ from bnlint.import_graph import connected, import_graph
 from bnlint.rule import Rule
 
 CACHE_DIR_NAME = ".bnlint_cache"
-_FORMAT = 1
+_FORMAT = 2
 
 
 @dataclass
@@ -38,6 +38,8 @@ class FileEntry:
     module: str = ""
     imports: list[str] = field(default_factory=list)
     findings: list[dict] = field(default_factory=list)
+    # Linted through a translation from Python 2 (the CLI says so once per run, cached or not).
+    python2: bool = False
 
 
 def file_digest(data: bytes) -> str:

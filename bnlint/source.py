@@ -19,6 +19,7 @@ from typing import Callable, TypeVar
 import libcst as cst
 
 from bnlint.notebook import NOTEBOOK_SUFFIX, CellMap, NotebookError, load_notebook, notebook_source
+from bnlint.py2 import Translation, translate
 
 _COOKIE = re.compile(rb"^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)")
 
@@ -132,6 +133,28 @@ def parse(text: str) -> cst.Module:
         raise _describe_syntax_error(text, exc) from None
     except RecursionError:
         raise SourceError("code is nested too deeply to parse") from None
+
+
+def parse_source(source: SourceFile) -> tuple[cst.Module, Translation | None]:
+    """Parse a file; Python 2 code that Python 3 cannot read is parsed through a translation.
+
+    Only a file that fails to parse pays for the translation, and only one that
+    then parses is linted through it (with the translation handed back). Any
+    other failure is the original file's own error, with CPython's message.
+    Notebook cells are Python 3 in practice and are never translated.
+    """
+    try:
+        return parse(source.text), None
+    except SourceError as error:
+        if source.cells is not None or not error.message.startswith("syntax error:"):
+            raise
+        translation = translate(source.text)
+        if translation is None:
+            raise
+        try:
+            return parse(translation.text), translation
+        except SourceError:
+            raise error from None
 
 
 # libcst's parse time grows faster than quadratically with expression depth
