@@ -205,6 +205,11 @@ class Translation:
     # Rows holding rewritten text: sorted (translated column, original column, original length, unchanged).
     _rows: dict[int, list[tuple[int, int, int, bool]]] = field(default_factory=dict, repr=False)
 
+    @property
+    def rewritten_rows(self) -> frozenset[int]:
+        """Rows (1-based) whose text the translation changed; every other row is the original's."""
+        return frozenset(self._rows)
+
     def column(self, row: int, column: int) -> int:
         """The original file's 1-based column of 1-based ``row``, ``column`` of the translation."""
         anchors = self._rows.get(row)
