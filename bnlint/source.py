@@ -220,9 +220,10 @@ def _refuse_pathological_nesting(text: str) -> None:
                      for child in ast.iter_child_nodes(node))
 
 
-# libcst parses Python 2's ``except ValueError, e:`` (as a bare tuple) although CPython
-# rejects it; the file was linted as if it could run. Ask CPython when the pattern appears.
-_PY2_EXCEPT = re.compile(r"^[ \t]*except[ \t]+[\w.]+[ \t]*,[ \t]*\w+[ \t]*:", re.M)
+# libcst parses Python 2's ``except ValueError, e:`` and ``except (A, B), e:`` (as a bare tuple)
+# although CPython rejects them; the file was linted as if it could run. Ask CPython when the
+# pattern appears.
+_PY2_EXCEPT = re.compile(r"^[ \t]*except[ \t]+(?:[\w.]+|\([^()]*\))[ \t]*,[ \t]*\w+[ \t]*:", re.M)
 
 
 def _refuse_python2_except(text: str) -> None:
