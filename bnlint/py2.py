@@ -200,7 +200,7 @@ class Translation:
     """Python 3 text with the original's rows, and where each translated column came from."""
 
     text: str
-    # Python 2 constructs rewritten, by name ("print statement": 3), in order of first appearance.
+    # How many times each Python 2 construct was rewritten, by name (``{"print statement": 3}``).
     constructs: dict[str, int]
     # Rows holding rewritten text: sorted (translated column, original column, original length, unchanged).
     _rows: dict[int, list[tuple[int, int, int, bool]]] = field(default_factory=dict, repr=False)
