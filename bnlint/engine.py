@@ -24,8 +24,8 @@ from bnlint.edits import fix_from_spec
 from bnlint.findings import Finding, Fix, Location
 from bnlint.noqa import NoqaMap
 from bnlint.project import ProjectIndex, module_name_for
-from bnlint.rule import Report, Rule
 from bnlint.py2 import Translation
+from bnlint.rule import Report, Rule
 from bnlint.semantic import FileModel
 from bnlint.source import SourceError, SourceFile, parse_source, read_source, run_with_big_stack
 
@@ -229,8 +229,9 @@ def _in_original(finding: Finding, translations: Mapping[str, Translation]) -> F
     related = tuple((path, _original(translations.get(path), location)) for path, location in finding.related)
     if own is None and related == finding.related:
         return finding
-    return replace(finding, location=_original(own, finding.location), end_location=_original(own, finding.end_location),
-                   related=related, fix=finding.fix if own is None else None)
+    return replace(finding, location=_original(own, finding.location),
+                   end_location=_original(own, finding.end_location), related=related,
+                   fix=finding.fix if own is None else None)
 
 
 def _original(translation: Translation | None, location: Location) -> Location:

@@ -344,12 +344,17 @@ class _Rewriter:
             self._def(indices)
         self._lambdas(indices)
 
+    def _commas(self, indices: list[int], depth: int) -> list[int]:
+        """The commas among ``indices`` at bracket ``depth``."""
+        return [index for index in indices if self.tokens[index].kind == _OP and self.tokens[index].text == ","
+                and self.tokens[index].depth == depth]
+
     def _split(self, indices: list[int], depth: int) -> list[list[int]]:
         """``indices`` split at commas at bracket ``depth``."""
+        commas = set(self._commas(indices, depth))
         parts: list[list[int]] = [[]]
         for index in indices:
-            token = self.tokens[index]
-            if token.kind == _OP and token.text == "," and token.depth == depth:
+            if index in commas:
                 parts.append([])
             else:
                 parts[-1].append(index)
@@ -444,20 +449,20 @@ class _Rewriter:
         body = indices[1:-1] if self.tokens[indices[-1]].text == ":" else []
         depth = self.tokens[indices[0]].depth
         parts = self._split(body, depth)
-        if len(parts) == 2 and len(parts[1]) == 1 and self.tokens[parts[1][0]].kind == _NAME and parts[0]:
-            comma = next(index for index in body if self.tokens[index].text == "," and self.tokens[index].depth == depth)
-            self.replace[comma] = " as"
+        if len(parts) == 2 and parts[0] and len(parts[1]) == 1 and self.tokens[parts[1][0]].kind == _NAME:
+            self.replace[self._commas(body, depth)[0]] = " as"
             self.count("`except E, e`")
 
     def _raise(self, indices: list[int]) -> None:
         depth = self.tokens[indices[0]].depth
-        parts = self._split(indices[1:], depth)
-        if len(parts) not in (2, 3) or not all(parts):
+        if not all(self._split(indices[1:], depth)):
+            return  # ``raise E,`` or ``raise , x``: not Python 2 either
+        commas = self._commas(indices[1:], depth)
+        if len(commas) not in (1, 2):
             return
-        commas = [index for index in indices[1:] if self.tokens[index].text == "," and self.tokens[index].depth == depth]
         self.count("`raise E, v`")
         self.replace[commas[0]] = "("
-        if len(parts) == 3:
+        if len(commas) == 2:
             self.replace[commas[1]] = ").with_traceback("
         self.insert_after(indices[-1], ")")
 

@@ -184,7 +184,8 @@ def test_python2_script_findings_at_the_original_rows_and_columns():
     # BN001 lies on an untranslated row: the column is the same as in the translation.
     assert (bn001.code, bn001.location.row) == ("BN001", 35)
     assert bn001.location.column == lines[34].index("tf.train.MomentumOptimizer") + 1
-    assert bn001.message == "Train op does not run the moving-average updates of `tf.layers.batch_normalization` (line 15)"
+    assert bn001.message == ("Train op does not run the moving-average updates of `tf.layers.batch_normalization` "
+                             "(line 15)")
     assert result.python2 == [str(path)]
 
 
