@@ -329,19 +329,11 @@ class _Rewriter:
 
     def _statement(self, indices: list[int]) -> None:
         first = self.tokens[indices[0]]
-        if first.kind != _NAME:
-            self._lambdas(indices)
-            return
-        if first.text == "print":
-            self._print(indices)
-        elif first.text == "exec":
-            self._exec(indices)
-        elif first.text == "except":
-            self._except(indices)
-        elif first.text == "raise":
-            self._raise(indices)
-        elif first.text == "def":
-            self._def(indices)
+        handlers = {"print": self._print, "exec": self._exec, "except": self._except, "raise": self._raise,
+                    "def": self._def}
+        handler = handlers.get(first.text) if first.kind == _NAME else None
+        if handler is not None:
+            handler(indices)
         self._lambdas(indices)
 
     def _commas(self, indices: list[int], depth: int) -> list[int]:
@@ -398,9 +390,8 @@ class _Rewriter:
         shift = rest[0]
         depth = self.tokens[shift].depth
         after = rest[1:]
-        comma = next((position for position, index in enumerate(after)
-                      if self.tokens[index].kind == _OP and self.tokens[index].text == ","
-                      and self.tokens[index].depth == depth), None)
+        commas = self._commas(after, depth)
+        comma = after.index(commas[0]) if commas else None
         destination = after[:comma] if comma is not None else after
         items = after[comma + 1:] if comma is not None else []
         if not destination or self._spans_rows(destination):
