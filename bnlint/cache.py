@@ -39,6 +39,8 @@ class FileEntry:
     imports: list[str] = field(default_factory=list)
     findings: list[dict] = field(default_factory=list)
     holds_tokens: bool = True
+    # Linted through a translation from Python 2 (the CLI says so once per run, cached or not).
+    python2: bool = False
 
     def graph_inputs(self) -> GraphInputs:
         return GraphInputs(self.module, self.holds_tokens, self.imports)

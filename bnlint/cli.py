@@ -42,6 +42,15 @@ def _error(message: str) -> None:
     print(f"bnlint: error: {message}", file=sys.stderr)
 
 
+def _note_python2(files: Sequence[str], quiet: bool) -> None:
+    """One line per Python 2 file: its findings are real, but came through a translation (not a finding)."""
+    if quiet:
+        return
+    for name in files:
+        print(f"bnlint: note: {name}: Python 2 source, linted through a translation to Python 3 syntax; "
+              "no fixes offered", file=sys.stderr)
+
+
 def _codes(values: list[str] | None) -> tuple[str, ...] | None:
     """``--select BN001,BN002 --select BN003`` -> all three; None when the option is absent."""
     if values is None:
@@ -202,6 +211,7 @@ def _check(argv: list[str]) -> int:
         result = _lint(args, found.files, list(rules.values()), config.root)
     for message in result.errors:
         _error(message)
+    _note_python2(result.python2, args.quiet)
     findings = [finding for finding in result.findings if selected(finding)]
     color = args.output_file is None and wants_color(sys.stdout)
     report = output.LintReport(findings, rules, result.files_checked, Path.cwd(), all_rules, color=color)
@@ -218,6 +228,7 @@ def _diff(args: argparse.Namespace, files: list[Path], rules: list[type[Rule]], 
     outcome = fix_files(files, rules, unsafe=args.unsafe_fixes, keep=selected, write=False)
     for message in outcome.errors:
         _error(message)
+    _note_python2(outcome.result.python2, args.quiet)
     _write(outcome.diff(), args.output_file)
     count = outcome.fixed_count
     if not args.quiet:

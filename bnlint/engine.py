@@ -25,9 +25,10 @@ from bnlint.findings import Finding, Fix, Location
 from bnlint.import_graph import GraphInputs, analysed, imports_of
 from bnlint.noqa import NoqaMap
 from bnlint.project import ProjectIndex, module_name_for
+from bnlint.py2 import Translation
 from bnlint.rule import Report, Rule
 from bnlint.semantic import FileModel
-from bnlint.source import SourceError, SourceFile, parse, read_source, run_with_big_stack
+from bnlint.source import SourceError, SourceFile, parse_source, read_source, run_with_big_stack
 
 PARSE_ERROR_CODE = "BN000"
 
@@ -41,6 +42,8 @@ class LintResult:
     files_parsed: int = 0
     # bnlint's own failures (a rule that raised): the run goes on, and the CLI exits 2.
     errors: list[str] = field(default_factory=list)
+    # Files that are Python 2, linted through a translation to Python 3 syntax (``bnlint.py2``).
+    python2: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -50,6 +53,7 @@ class _Parsed:
     noqa: NoqaMap
     # The rules' tokens the file holds; None when the pre-filter is off (every rule checks it).
     tokens: frozenset[str] | None
+    translation: Translation | None = None
 
 
 def prefilter_tokens(rules: Sequence[type[Rule]]) -> list[str] | None:
@@ -145,8 +149,9 @@ def _read_and_parse(files: Sequence[Path], sources: Mapping[Path, SourceFile], r
         if str(path) not in wanted:
             continue
         try:
-            module = parse(source.text)
-            model = FileModel(module, str(path), module_name_for(path), source.text)
+            module, translation = parse_source(source)
+            model = FileModel(module, str(path), module_name_for(path),
+                              source.text if translation is None else translation.text)
             model.cells = source.cells
         except SourceError as error:
             if not noqa.suppressed(PARSE_ERROR_CODE, error.row):
@@ -159,7 +164,9 @@ def _read_and_parse(files: Sequence[Path], sources: Mapping[Path, SourceFile], r
             result.errors.append(f"internal error while reading {path}: {type(exc).__name__}: {exc}")
             continue
         result.files_parsed += 1
-        parsed.append(_Parsed(source, model, noqa, present))
+        if translation is not None:
+            result.python2.append(str(path))
+        parsed.append(_Parsed(source, model, noqa, present, translation))
 
 
 def _linked_or_holding_tokens(readable: list[tuple[Path, SourceFile, NoqaMap, frozenset[str] | None]]) -> set[str]:
@@ -191,13 +198,15 @@ def _run_rules(parsed: list[_Parsed], checking_rules: list[Rule], project: Proje
                result: LintResult) -> None:
     # A rule only checks files holding one of its tokens: any other file cannot hold one of its
     # findings (it may still feed the rule's project-wide facts, through the index).
+    translations = {item.model.path: item.translation for item in parsed if item.translation is not None}
     for item in parsed:
         context = FileContext(item.model, project)
         for rule in checking_rules:
             if item.tokens is not None and item.tokens.isdisjoint(rule.TOKENS):
                 continue
             try:
-                findings = [_finding(rule, item.model, report) for report in rule.check(context)]
+                findings = [_in_original(_finding(rule, item.model, report), translations)
+                            for report in rule.check(context)]
             except RecursionError:
                 result.errors.append(f"{rule.CODE} skipped {item.model.path}: code nested too deeply to analyse")
                 continue
@@ -225,6 +234,29 @@ def _finding(rule: Rule, model: FileModel, report: Report) -> Finding:
         noqa_row=start.row,
         related=related,
     )
+
+
+def _in_original(finding: Finding, translations: Mapping[str, Translation]) -> Finding:
+    """A finding placed in the original text of files linted through a Python 2 translation.
+
+    Rows are the same; columns move back where the translation rewrote a line.
+    No fix is offered in a translated file: its edits would be of the translation.
+    """
+    if not translations:
+        return finding
+    own = translations.get(finding.filename)
+    related = tuple((path, _original(translations.get(path), location)) for path, location in finding.related)
+    if own is None and related == finding.related:
+        return finding
+    return replace(finding, location=_original(own, finding.location),
+                   end_location=_original(own, finding.end_location), related=related,
+                   fix=finding.fix if own is None else None)
+
+
+def _original(translation: Translation | None, location: Location) -> Location:
+    if translation is None:
+        return location
+    return Location(location.row, translation.column(location.row, location.column))
 
 
 def in_cells(finding: Finding, source: SourceFile | None) -> Finding:

@@ -47,16 +47,19 @@ def lint_incremental(files: Sequence[Path], rules: Sequence[type[Rule]], cache_d
     for finding in result.findings:
         fresh.setdefault(finding.filename, []).append(finding)
     findings: list[Finding] = []
+    translated = set(result.python2)
     for name, entry in current.items():
         if name in dirty:
             entry.findings = [finding_to_dict(f) for f in fresh.get(name, [])]
+            entry.python2 = name in translated
             findings.extend(fresh.get(name, []))
         else:
             entry.findings = cache.entries[name].findings
+            entry.python2 = cache.entries[name].python2
             findings.extend(finding_from_dict(f) for f in entry.findings)
     # A run where a rule failed is not cached: the next run must try again.
     if (dirty or set(current) != set(cache.entries)) and not result.errors:
         cache.save({name: entry for name, entry in current.items() if not entry.digest.startswith("unreadable:")})
     findings.sort(key=Finding.sort_key)
     return LintResult(findings=findings, files_checked=len(files), files_parsed=result.files_parsed,
-                      errors=result.errors)
+                      errors=result.errors, python2=sorted(name for name, entry in current.items() if entry.python2))

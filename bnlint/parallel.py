@@ -58,14 +58,16 @@ def lint_parallel(files: Sequence[Path], rules: Sequence[type[Rule]], jobs: int,
     codes = [rule.CODE for rule in rules]
     result = LintResult()
     with ProcessPoolExecutor(max_workers=jobs) as pool:
-        for findings, checked, parsed, errors in pool.map(_lint_batch, [(batch, codes) for batch in batches]):
+        for findings, checked, parsed, errors, python2 in pool.map(_lint_batch, [(batch, codes) for batch in batches]):
             result.findings.extend(findings)
             result.errors.extend(errors)
+            result.python2.extend(python2)
             result.files_checked += checked
             result.files_parsed += parsed
             if progress is not None:
                 progress(result.files_checked)
     result.findings.sort(key=Finding.sort_key)
+    result.python2.sort()
     return result
 
 
@@ -80,10 +82,10 @@ def _balance(groups: list[set[str]], sizes: dict[str, int], count: int) -> list[
     return [batch for batch in batches if batch]
 
 
-def _lint_batch(job: tuple[list[str], list[str]]) -> tuple[list[Finding], int, int, list[str]]:
+def _lint_batch(job: tuple[list[str], list[str]]) -> tuple[list[Finding], int, int, list[str], list[str]]:
     names, codes = job
     from bnlint.rule_loader import load_rules
 
     available = load_rules()
     result = lint_files([Path(name) for name in names], [available[code] for code in codes])
-    return result.findings, result.files_checked, result.files_parsed, result.errors
+    return result.findings, result.files_checked, result.files_parsed, result.errors, result.python2

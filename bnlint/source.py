@@ -19,6 +19,7 @@ from typing import Callable, TypeVar
 import libcst as cst
 
 from bnlint.notebook import NOTEBOOK_SUFFIX, CellMap, NotebookError, load_notebook, notebook_source
+from bnlint.py2 import Translation, translate
 
 _COOKIE = re.compile(rb"^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)")
 
@@ -134,6 +135,28 @@ def parse(text: str) -> cst.Module:
         raise SourceError("code is nested too deeply to parse") from None
 
 
+def parse_source(source: SourceFile) -> tuple[cst.Module, Translation | None]:
+    """Parse a file; Python 2 code that Python 3 cannot read is parsed through a translation.
+
+    Only a file that fails to parse pays for the translation, and only one that
+    then parses is linted through it (with the translation handed back). Any
+    other failure is the original file's own error, with CPython's message.
+    Notebook cells are Python 3 in practice and are never translated.
+    """
+    try:
+        return parse(source.text), None
+    except SourceError as error:
+        if source.cells is not None or not error.message.startswith("syntax error:"):
+            raise
+        translation = translate(source.text)
+        if translation is None:
+            raise
+        try:
+            return parse(translation.text), translation
+        except SourceError:
+            raise error from None
+
+
 # libcst's parse time grows faster than quadratically with expression depth
 # (a 4,000-term ``a + a + ...`` takes 5 s, 20,000 terms several minutes);
 # CPython's parser takes milliseconds. Such code is generated, comes in long
@@ -197,9 +220,10 @@ def _refuse_pathological_nesting(text: str) -> None:
                      for child in ast.iter_child_nodes(node))
 
 
-# libcst parses Python 2's ``except ValueError, e:`` (as a bare tuple) although CPython
-# rejects it; the file was linted as if it could run. Ask CPython when the pattern appears.
-_PY2_EXCEPT = re.compile(r"^[ \t]*except[ \t]+[\w.]+[ \t]*,[ \t]*\w+[ \t]*:", re.M)
+# libcst parses Python 2's ``except ValueError, e:`` and ``except (A, B), e:`` (as a bare tuple)
+# although CPython rejects them; the file was linted as if it could run. Ask CPython when the
+# pattern appears.
+_PY2_EXCEPT = re.compile(r"^[ \t]*except[ \t]+(?:[\w.]+|\([^()]*\))[ \t]*,[ \t]*\w+[ \t]*:", re.M)
 
 
 def _refuse_python2_except(text: str) -> None:

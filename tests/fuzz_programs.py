@@ -200,3 +200,39 @@ def mutations(draw: st.DrawFn) -> bytes:
                                          b"print 'py2'\n", b"\r", b"\x0c\n", b"    " * 40 + b"x = (\n"]))
             data = b"".join(lines[:at] + [junk] + lines[at:])
     return data
+
+
+# Python 2 statements TF1-era code is made of, each a construct ``bnlint.py2`` rewrites, with the
+# batch norms and train ops the rules read, so translated programs also reach the rules.
+PYTHON2_STATEMENTS = [
+    'print "step", step, loss', "print", "print x,", 'print >>sys.stderr, "failed:", e', "print >>f",
+    'print "a", \\\n    b', 'print ("a",\n    b), c', "print `x`", "exec code in ns", 'exec "x = 1"',
+    "raise ValueError, 'bad'", "raise E, v, tb", "x = 0777 + 10L + 0xffL", "y = a <> b", "s = ur'\\d+'",
+    "f = lambda (a, b): a + b", "def g(a, (b, c)=(1, 2)):\n    return b",
+    "try:\n    pass\nexcept (IOError, OSError), e:\n    print e",
+    "if x <> 0: print x; print",
+    "net = tf.layers.batch_normalization(net, momentum=0.1, training=True)",
+    "net = tf.contrib.layers.batch_norm(net, decay=0.5, is_training=is_training)",
+    "train_op = tf.train.AdamOptimizer(1e-3).minimize(loss)",
+    "with tf.control_dependencies(tf.get_collection(tf.GraphKeys.UPDATE_OPS)):\n    train_op = opt.minimize(loss)",
+    "import tensorflow as tf", "import sys",
+]
+
+
+@st.composite
+def python2_programs(draw: st.DrawFn) -> str:
+    """Python 2 programs: its statements at top level or in blocks indented with a tab or 8 spaces (the same
+    depth to Python 2, a mix Python 3 refuses), half of them damaged by one character."""
+    lines = []
+    for statement in draw(st.lists(st.sampled_from(PYTHON2_STATEMENTS), min_size=1, max_size=12)):
+        block = draw(st.booleans())
+        if block:
+            lines.append("if True:")
+        for line in statement.split("\n"):
+            lines.append((draw(st.sampled_from(["\t", " " * 8, "  \t"])) if block else "") + line)
+    text = "\n".join(lines) + "\n"
+    if draw(st.booleans()):  # damage: cut or insert a character anywhere
+        at = draw(st.integers(0, len(text)))
+        text = text[:at] + draw(st.sampled_from(["", "`", "(", ")", "'", '"""', "\\", "\t", "<>", ",", ":"])) \
+            + text[at + draw(st.integers(0, 2)):]
+    return text

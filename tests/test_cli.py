@@ -31,8 +31,12 @@ x = tf.compat.v1.placeholder(tf.float32, [None, 32, 32, 3])
 mean, var = tf.nn.moments(x, axes=[0, 3])
 """
 CLEAN = "import tensorflow as tf\nx = tf.constant(1.0)\n"
-# Python 2 code that mentions a batch-norm API (files mentioning none are never parsed).
-SYNTAX_ERROR = 'print "mean", tf.nn.moments(x, [0])\n'
+# A syntax error in a file that mentions a batch-norm API (files mentioning none are never parsed).
+SYNTAX_ERROR = 'mean, var = tf.nn.moments(x, [0]]\n'
+# MOMENTS in Python 2: linted through its translation, with a note on stderr.
+PY2_MOMENTS = MOMENTS.replace("mean, var = ", 'print "mean", ')
+PY2_CLEAN = 'import tensorflow as tf\nprint "mean", tf.nn.moments(x, [0])\n'
+PY2_NOTE = "bnlint: note: {name}: Python 2 source, linted through a translation to Python 3 syntax; no fixes offered\n"
 BN003_LINE = re.compile(r"^(?P<file>\S+):3:(?P<col>\d+): BN003 (?P<message>\S.*)$")
 
 
@@ -152,7 +156,7 @@ def test_unknown_code_on_command_line_is_a_usage_error(tree, capsys):
 
 def test_parse_errors_are_reported_under_a_narrow_select(tree, capsys):
     # The file mentions a train op, so BN001 must read it.
-    tree(**{"bad.py": 'print "step", opt.minimize(loss)\n'})
+    tree(**{"bad.py": 'step = opt.minimize(loss]\n'})
     code, out, _ = run(capsys, "--select", "BN001", "bad.py")
     assert code == 1 and " BN000 " in out
     assert run(capsys, "--ignore", "BN000", "bad.py")[:2] == (0, "All checks passed!\n")
@@ -161,7 +165,8 @@ def test_parse_errors_are_reported_under_a_narrow_select(tree, capsys):
 def test_unparseable_file_unrelated_to_the_selected_rules_is_not_parsed(tree, capsys):
     # Documented pre-filter: a file that mentions no API a selected rule looks at is never parsed.
     tree(**{"bad.py": 'print "hello"\n'})
-    assert run(capsys, "bad.py")[:2] == (0, "All checks passed!\n")
+    # Not parsed, so not translated either: no note.
+    assert run(capsys, "bad.py") == (0, "All checks passed!\n", "")
     tree(**{"bad.py": SYNTAX_ERROR})
     assert run(capsys, "--select", "BN001", "bad.py")[:2] == (0, "All checks passed!\n")
 
@@ -380,6 +385,11 @@ def bnlint_process(cwd: Path, *argv: str) -> subprocess.CompletedProcess:
         ({"t.py": MOMENTS}, [], 1, "Found 1 finding in 1 file.\n", ""),
         ({"t.py": MOMENTS}, ["--exit-zero"], 0, "Found 1 finding in 1 file.\n", ""),
         ({"bad.py": SYNTAX_ERROR}, ["bad.py"], 1, "Found 1 finding in 1 file.\n", ""),
+        # The note on Python 2 is no finding: it changes no exit code, -q leaves it out.
+        ({"old.py": PY2_MOMENTS}, ["old.py"], 1, "Found 1 finding in 1 file.\n", PY2_NOTE.format(name="old.py")),
+        ({"old.py": PY2_CLEAN}, [], 0, "All checks passed!\n", PY2_NOTE.format(name="old.py")),
+        ({"old.py": PY2_MOMENTS}, ["-q", "old.py"], 1, "BN003 Moments over axes [0, 3] reduce the channel axis 3 of "
+         "NHWC features; keep it out: [0, 1, 2]\n", ""),
         ({"t.py": MOMENTS}, ["nope"], 2, "All checks passed!\n", "bnlint: error: nope: No such file or directory\n"),
         ({"pyproject.toml": "[tool.bnlint]\nselect = 3\n"}, [], 2, "",
          "bnlint: error: {root}/pyproject.toml: `select` must be a list of strings, got an integer\n"),

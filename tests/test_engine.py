@@ -45,12 +45,21 @@ def test_nul_byte_is_one_bn000(tmp_path):
     assert findings == [("BN000", 4, 1, "source contains a NUL byte")]
 
 
-def test_python2_code_gets_cpythons_message(tmp_path):
-    findings = _lint(tmp_path, "py2.py", b'import tensorflow as tf\nprint "mean", tf.nn.moments(x, [0])\n')
+def test_python2_code_is_linted_through_its_translation(tmp_path):
+    source = NHWC_BUG.replace("mean, var = ", 'print "moments", ')
+    assert _lint(tmp_path, "py2.py", source.encode()) == [
+        ("BN003", 3, 18, "Moments over axes [0, 3] reduce the channel axis 3 of NHWC features; keep it out: [0, 1, 2]")]
+
+
+def test_python2_code_that_does_not_translate_gets_cpythons_message(tmp_path):
+    # ``if x:`` without a body is no Python at all: the translation fails too, CPython's message stays.
+    source = 'import tensorflow as tf\nprint "mean", tf.nn.moments(x, [0])\nif x:\nreturn\n'
+    findings = _lint(tmp_path, "py2.py", source.encode())
     assert len(findings) == 1
-    code, row, _col, message = findings[0]
-    assert (code, row) == ("BN000", 2)
-    assert "Missing parentheses in call to 'print'" in message and "Python 2" in message
+    code, row, col, message = findings[0]
+    assert (code, row, col) == ("BN000", 2, 1)
+    assert message == ("syntax error: Missing parentheses in call to 'print'. Did you mean print(...)? "
+                       "(Python 2 syntax is not supported)")
 
 
 @pytest.mark.parametrize("depth", [3000, 20000])

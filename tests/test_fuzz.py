@@ -10,11 +10,13 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from fuzz_programs import mutations, programs
+from fuzz_programs import mutations, programs, python2_programs
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bnlint.engine import lint_files
 from bnlint.fixer import fix_files, parses
+from bnlint.py2 import translate
 from bnlint.rule_loader import load_rules
 
 ALL_RULES = list(load_rules().values())  # opt-in rules too: every rule must survive any input
@@ -90,3 +92,25 @@ def test_the_generator_reaches_the_rules():
     example = find(programs(), has_fixable_finding, settings=settings(max_examples=200, derandomize=True,
                                                                          database=None))
     assert example
+
+
+@CI_SETTINGS
+@given(python2_programs())
+def test_python2_programs_translate_row_for_row_and_lint_cleanly(source):
+    translation = translate(source)
+    if translation is not None:
+        original, translated = source.splitlines(), translation.text.splitlines()
+        assert len(translated) == len(original)
+        for row, (before, after) in enumerate(zip(original, translated), 1):
+            if row not in translation.rewritten_rows:
+                assert after == before
+            for column in range(1, len(after) + 2):
+                assert 1 <= translation.column(row, column) <= len(before) + 1
+    lint_never_fails(source.encode())
+
+
+@CI_SETTINGS
+@given(st.text(alphabet=st.characters(codec="utf-8"), max_size=300))
+def test_any_text_translates_without_raising(text):
+    translation = translate(text)
+    assert translation is None or len(translation.text.splitlines()) == len(text.splitlines())

@@ -7,7 +7,8 @@ configuration errors.
 Already covered elsewhere (not repeated here):
 
 - UTF-8 BOM + CRLF, latin-1 coding cookie, undecodable bytes, NUL byte, Python 2
-  ``print``, 3,000/20,000-term expressions, a deep chain over many lines, ``# noqa``
+  ``print`` (linted through its translation; one that does not translate),
+  3,000/20,000-term expressions, a deep chain over many lines, ``# noqa``
   in strings: engine level in ``tests/test_engine.py`` (one CLI run of each here).
 - Symlink loops, an unreadable directory (monkeypatched and on disk), excluded and
   explicitly named paths: ``tests/test_discovery.py``.
@@ -16,7 +17,8 @@ Already covered elsewhere (not repeated here):
 - Unknown keys, wrong types, invalid TOML in ``pyproject.toml`` (one line, exit 2):
   ``tests/test_config.py`` and ``tests/test_cli.py::test_bad_config_exits_2_with_one_line``;
   a real process with ``select = 3``: ``tests/test_cli.py::test_real_process_exit_codes``.
-- A Python 2 file exits 1 in a real process: ``tests/test_cli.py::test_real_process_exit_codes``.
+- A Python 2 file in a real process (exit code, the note on stderr): ``tests/test_cli.py::test_real_process_exit_codes``;
+  the translation itself: ``tests/test_python2.py``.
 
 Bugs these tests caught (fixed): ``b'a' 'b'`` and a notebook cell whose source is a
 list of numbers were internal errors (exit 2, nothing reported); 100,000 nested JSON
@@ -84,16 +86,25 @@ CASES: dict[str, tuple[bytes, list[tuple[int, int | None, str, str]]]] = {
     "tab_indent.py": (b"import tensorflow as tf\nif True:\n\tx = tf.compat.v1.placeholder(tf.float32, "
                       b"[None, 32, 32, 3])\n\tmean, var = tf.nn.moments(x, axes=[0, 3])\n",
                       [(4, 14, "BN003", BN003_MESSAGE)]),
-    "tabs_mixed.py": (b"import tensorflow as tf\nif True:\n        x = 1\n\ty = tf.nn.moments(x, [0])\n",
-                      [(4, None, "BN000", "syntax error: inconsistent use of tabs and spaces in indentation")]),
+    # Python 2 reads the tab as 8 columns, as deep as the line above: linted through the translation,
+    # at the column of the original line (the tab is one character).
+    "tabs_mixed.py": (b"import tensorflow as tf\nif True:\n        x = tf.compat.v1.placeholder(tf.float32, "
+                      b"[None, 32, 32, 3])\n\tmean, var = tf.nn.moments(x, axes=[0, 3])\n",
+                      [(4, 14, "BN003", BN003_MESSAGE)]),
+    # Even Python 2 refuses this one (a tab is 8 columns, the block 4).
+    "tabs_mixed_broken.py": (b"import tensorflow as tf\nif True:\n    x = 1\n\ty = tf.nn.moments(x, [0])\n",
+                             [(4, None, "BN000", "syntax error: inconsistent use of tabs and spaces in indentation")]),
     "latin1.py": ("# -*- coding: latin-1 -*-\n# caf\xe9\n".encode("latin-1") + _G, [(5, 13, "BN003", BN003_MESSAGE)]),
     "unknown_coding.py": (b"# -*- coding: foobar -*-\n" + _G, [(1, 1, "BN000", "unknown encoding 'foobar'")]),
     "undecodable.py": (_G + b"x = '\xff'\n", [(4, 6, "BN000", "cannot decode byte 0xff as utf-8")]),
     "nul.py": (_G + b"\x00\n", [(4, 1, "BN000", "source contains a NUL byte")]),
-    "py2_print.py": (b'import tensorflow as tf\nprint "mean", tf.nn.moments(x, [0])\n',
-                     [(2, 1, "BN000", "Missing parentheses in call to 'print'")]),
-    "py2_except.py": (b"import tensorflow as tf\ntry:\n    tf.nn.moments(x, [0])\nexcept ValueError, e:\n    pass\n",
-                      [(4, 8, "BN000", "multiple exception types must be parenthesized (Python 2 syntax")]),
+    "py2_print.py": (_G.replace(b"mean, var = ", b'print "mean", '), [(3, 15, "BN003", BN003_MESSAGE)]),
+    "py2_except.py": (_G.replace(b"mean, var = ", b"try:\n    mean, var = ")
+                      + b"except ValueError, e:\n    print e\n", [(4, 17, "BN003", BN003_MESSAGE)]),
+    # Python 2 with an error Python 2 has too: CPython's message, the Python 2 hint.
+    "py2_untranslatable.py": (b'import tensorflow as tf\nprint "mean", tf.nn.moments(x, [0])\nif x:\nreturn\n',
+                              [(2, 1, "BN000", "Missing parentheses in call to 'print'. Did you mean print(...)? "
+                                               "(Python 2 syntax is not supported)")]),
     "bytes_and_str.py": (b"import tensorflow as tf\nx = b'a' 'b'\ntf.nn.moments(x, [0])\n",
                          [(2, 13, "BN000", "cannot mix bytes and nonbytes literals")]),
     "long_line.py": (b"import tensorflow as tf\nx = [" + b"1, " * 33_400 + b"]\n" + _G.split(b"\n", 1)[1],
@@ -157,10 +168,16 @@ def _found(findings, name):
             for f in findings if f["filename"] == name]
 
 
+# Linted through a translation from Python 2: the only lines on stderr, one note each.
+PYTHON2 = ("py2_except.py", "py2_print.py", "tabs_mixed.py")
+PYTHON2_NOTES = b"".join(b"bnlint: note: " + name.encode() + b": Python 2 source, linted through a translation "
+                         b"to Python 3 syntax; no fixes offered\n" for name in PYTHON2)
+
+
 def test_the_run_exits_1_without_a_traceback(json_run):
     proc, _findings = json_run
     assert proc.returncode == 1, proc.stderr
-    assert proc.stderr == b""
+    assert proc.stderr == PYTHON2_NOTES
     assert b"Traceback" not in proc.stdout
 
 
@@ -186,7 +203,7 @@ def test_each_input_gets_exactly_its_findings(json_run, name):
 
 def test_concise_output_of_the_same_project(project):
     proc = bnlint_process(project, "--no-cache", "-j", "1", ".")
-    assert proc.returncode == 1 and proc.stderr == b""
+    assert proc.returncode == 1 and proc.stderr == PYTHON2_NOTES
     out = proc.stdout.decode()
     assert "good.py:3:13: BN003 " in out
     assert "nb_source_string.ipynb:cell 1:3:13: BN003 " in out
