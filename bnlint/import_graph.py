@@ -33,6 +33,9 @@ from bnlint.project import module_name_for
 
 _IMPORT = re.compile(r"^[ \t]*import[ \t]+([\w. \t,]+)", re.M)
 _FROM = re.compile(r"^[ \t]*from[ \t]+(\.*)([\w.]*)[ \t]+import[ \t]+(\([^)]*\)|[^\n#;]*)", re.M)
+# ``import_module("nets.resnet")``, ``import_module("nets." + name)``, ``import_module(f"{__name__}.functions.{x}")``:
+# the literal start of the module name (``bnlint.semantic.module_name_literal`` reads the same from the tree).
+_IMPORT_MODULE = re.compile(r"""(?:import_module|__import__)\(\s*f?(["'])(\{__name__\})?([\w.]*)(\1)?""")
 
 
 class GraphInputs(NamedTuple):
@@ -74,35 +77,82 @@ def imports_of(text: str) -> list[str]:
                 names.add(f"{base}.{words[0]}")
             else:
                 names.add(f"{dots}{words[0]}")
+    for match in _IMPORT_MODULE.finditer(text):
+        own_package, literal, closed = match.group(2), match.group(3), match.group(4)
+        module = literal if closed and not literal.endswith(".") else literal.rpartition(".")[0]
+        if own_package:
+            module = "." + module.lstrip(".")
+        names.add(module)
     return sorted(name for name in names if name.strip("."))
 
 
 def import_edges(inputs: Mapping[str, GraphInputs]) -> dict[str, set[str]]:
-    """Undirected edges between files (keys of ``inputs``) where one imports the other."""
-    modules = ModuleMap(inputs)
-    canonical_path = {name: os.path.abspath(name) for name in inputs}
-    by_path = {path: name for name, path in canonical_path.items()}
+    """Undirected edges between files (keys of ``inputs``) where one may reach the other by name.
+
+    Importing a package counts as importing every module in it (``import pkg``
+    lets code name ``pkg.sub.f``), and the package ``__init__.py`` files on the
+    way count too: an over-approximation, for grouping files.
+    """
     graph: dict[str, set[str]] = {name: set() for name in inputs}
-    for name, entry in inputs.items():
-        for imported in entry.imports:
-            for path in modules.files_reached(canonical_path[name], imported):
-                other = by_path.get(path)
-                if other is not None and other != name:
-                    graph[name].add(other)
-                    graph[other].add(name)
+    for name, targets in _imported(inputs, whole_packages=True).items():
+        for other in targets:
+            graph[name].add(other)
+            graph[other].add(name)
     return graph
 
 
-def analysed(inputs: Mapping[str, GraphInputs], graph: Mapping[str, set[str]] | None = None) -> set[str]:
-    """Files worth parsing: those holding tokens and those import-connected to one."""
-    graph = import_edges(inputs) if graph is None else graph
-    return connected(graph, [name for name, entry in inputs.items() if entry.holds_tokens])
+def _imported(inputs: Mapping[str, GraphInputs], whole_packages: bool) -> dict[str, set[str]]:
+    """For each file, the files its imports reach (``ModuleMap.files_reached``)."""
+    modules = ModuleMap(inputs)
+    canonical_path = {name: os.path.abspath(name) for name in inputs}
+    by_path = {path: name for name, path in canonical_path.items()}
+    out: dict[str, set[str]] = {}
+    for name, entry in inputs.items():
+        targets: set[str] = set()
+        for imported in entry.imports:
+            for path in modules.files_reached(canonical_path[name], imported, whole_packages):
+                other = by_path.get(path)
+                if other is not None and other != name:
+                    targets.add(other)
+        out[name] = targets
+    return out
+
+
+def analysed(inputs: Mapping[str, GraphInputs]) -> set[str]:
+    """Files worth parsing: those holding tokens, and those linked to one by imports through token-less files.
+
+    A token-less file is linked when it imports a token file, directly or
+    through other token-less files (an entry script, a ``networks.py`` in the
+    middle of a chain), or when a token file imports it that way (a helper, a
+    package ``__init__.py`` that re-exports). Two files that merely import the
+    same package are not linked through it.
+    """
+    seeds = {name for name, entry in inputs.items() if entry.holds_tokens}
+    if len(seeds) == len(inputs):
+        return set(seeds)
+    imports = _imported(inputs, whole_packages=False)
+    importers: dict[str, set[str]] = {}
+    for name, targets in imports.items():
+        for target in targets:
+            importers.setdefault(target, set()).add(name)
+    keep = set(seeds)
+    for edges in (imports, importers):
+        stack = list(seeds)
+        seen = set(seeds)
+        while stack:
+            for other in edges.get(stack.pop(), ()):
+                if other not in seen:
+                    seen.add(other)
+                    if other not in seeds:
+                        stack.append(other)  # through token-less files only
+        keep |= seen
+    return keep
 
 
 def import_graph(inputs: Mapping[str, GraphInputs]) -> dict[str, set[str]]:
     """The import graph among the files that are analysed; every other file stands alone."""
     graph = import_edges(inputs)
-    keep = analysed(inputs, graph)
+    keep = analysed(inputs)
     return {name: (edges & keep if name in keep else set()) for name, edges in graph.items()}
 
 

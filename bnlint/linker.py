@@ -14,9 +14,9 @@ file's own model; the linker only joins those per-file facts, by name.
 Names stay bnlint's canonical dotted strings: a project module is named by
 its file's module name (``pkg.model``), a namespace folder by a marker
 (``<ns:3>``) that attribute access turns into the module below it, and the
-result of ``importlib.import_module(name)`` with a computed name by
-``<any-module>``, whose attributes are every project module's top-level
-definition of that name.
+result of ``importlib.import_module("nets." + name)`` (a name computed
+below a package) by ``<any-in:5>``, whose attributes are the top-level
+definitions of that name in every module of the package.
 """
 
 from __future__ import annotations
@@ -33,10 +33,11 @@ from bnlint.modules import ModuleMap, ModuleTarget
 from bnlint.names import canonical
 
 if TYPE_CHECKING:
-    from bnlint.semantic import Binding, CallSite, FileModel, FunctionInfo
+    from bnlint.semantic import Binding, CallSite, FileModel, FunctionInfo, Scope
 
 NAMESPACE_PREFIX = "<ns:"
-ANY_MODULE = "<any-module>"
+# ``importlib.import_module("pkg." + name)``: any module of a package (``<any-in:3>``, a folder by number).
+ANY_IN_PREFIX = "<any-in:"
 INSTANCE = "()"
 # Module names that would be mistaken for a library's after ``canonical`` (``keras.x`` -> ``tensorflow.keras.x``).
 _LIBRARY_ROOTS = frozenset({"tensorflow", "keras", "tf_keras", "tf_slim"})
@@ -108,16 +109,15 @@ class Linker:
         self._namespace_ids: dict[str, int] = {}
         # Full class name -> (file, class qualname); several when two files share a module name.
         self.classes: dict[str, list[tuple[FileModel, str]]] = defaultdict(list)
-        # Top-level definitions by their simple name, for ``importlib.import_module(computed)``.
-        self.top_level: dict[str, list[str]] = defaultdict(list)
         for model in self.files:
             for qualname in model.class_scopes:
                 self.classes[model.full_name(qualname)].append((model, qualname))
-            for name, bindings in model.module_scope.bindings.items():
-                if any(binding.kind in ("def", "class") for binding in bindings):
-                    self.top_level[name].append(model.full_name(name))
         self._sites_by_callee: dict[str, list[tuple[FileModel, CallSite]]] | None = None
         self._reached: dict[str, set[str]] = {}
+        # Keyed by (name, id of the referring model): the models live as long as the linker.
+        self._function_cache: dict[tuple[str, int], FunctionRef | None] = {}
+        self._mro_cache: dict[tuple[str, int], list[str]] = {}
+        self._subclasses: dict[str, list[str]] | None = None
 
     # --- modules ------------------------------------------------------------------------
 
@@ -194,9 +194,30 @@ class Linker:
         path = os.path.abspath(model.path)
         return [other for other in self.files if other is not model and path in self.reached_by(other)]
 
-    def any_module_member(self, attr: str) -> frozenset[str]:
-        """What ``importlib.import_module(computed)`` may give for ``.attr``: each project module's ``attr``."""
-        return frozenset(self.top_level.get(attr, ()))
+    def any_module_in(self, model: "FileModel", package: str) -> frozenset[str]:
+        """What ``importlib.import_module(package + computed)`` gives: a marker for any module of ``package``."""
+        target = self.map.resolve(model.path, package)
+        if target is None or target.rest:
+            return frozenset()
+        folder = target.path if target.is_folder else os.path.dirname(target.path)
+        if not target.is_folder and os.path.basename(target.path) != "__init__.py":
+            return frozenset()
+        index = self._namespace_ids.get(folder)
+        if index is None:
+            self._namespace(folder)
+            index = self._namespace_ids[folder]
+        return frozenset({f"{ANY_IN_PREFIX}{index}>"})
+
+    def any_member(self, base: str, attr: str) -> frozenset[str]:
+        """``attr`` of any module in the package an ``<any-in:N>`` marker stands for."""
+        folder = self._namespaces[int(base[len(ANY_IN_PREFIX):].partition(">")[0])]
+        out = set()
+        for path in sorted(self.map.files_under(folder)):
+            model = self.by_path.get(path)
+            if model is not None and any(binding.kind in ("def", "class")
+                                         for binding in model.module_scope.bindings.get(attr, ())):
+                out.add(model.full_name(attr))
+        return frozenset(out)
 
     # --- classes --------------------------------------------------------------------------
 
@@ -219,6 +240,13 @@ class Linker:
 
     def mro(self, full_name: str, near: "FileModel | None" = None) -> list[str]:
         """A project class and its ancestors by name, nearest first (library classes end the walk)."""
+        key = (full_name, id(near))
+        cached = self._mro_cache.get(key)
+        if cached is None:
+            cached = self._mro_cache[key] = self._mro(full_name, near)
+        return cached
+
+    def _mro(self, full_name: str, near: "FileModel | None") -> list[str]:
         out: list[str] = []
         stack = [full_name]
         while stack and len(out) < 32:
@@ -229,6 +257,38 @@ class Linker:
             found = self.class_named(name, near)
             if found is not None:
                 stack.extend(self.bases(*found))
+        return out
+
+    def subclasses(self, full_name: str) -> list[str]:
+        """Project classes that inherit from ``full_name``, directly or not."""
+        if self._subclasses is None:
+            children: dict[str, set[str]] = defaultdict(set)
+            for name, found in self.classes.items():
+                for model, qualname in found:
+                    for base in self.bases(model, qualname):
+                        children[base].add(name)
+            self._subclasses = {}
+            for name in list(children):
+                seen: set[str] = set()
+                stack = list(children[name])
+                while stack:
+                    child = stack.pop()
+                    if child not in seen:
+                        seen.add(child)
+                        stack.extend(children.get(child, ()))
+                self._subclasses[name] = sorted(seen)
+        return self._subclasses.get(full_name, [])
+
+    def overrides(self, name: str, near: "FileModel | None" = None) -> list[FunctionRef]:
+        """Methods overriding ``mod.C.m`` in subclasses of ``C``: ``self.m()`` in ``C`` may run any of them."""
+        owner, _, method = name.replace(INSTANCE, "").rpartition(".")
+        if not owner or owner not in self.classes:
+            return []
+        out = []
+        for subclass in self.subclasses(owner):
+            refs = self.functions.get(f"{subclass}.{method}")
+            if refs:
+                out.append(nearest(refs, near))
         return out
 
     def instance_attribute(self, class_name: str, attr: str, depth: int) -> frozenset[str]:
@@ -252,6 +312,14 @@ class Linker:
 
     def function_for_name(self, name: str, near: "FileModel | None" = None) -> FunctionRef | None:
         """The linted function a resolved callee name denotes (``mod.f``, ``mod.C().m``, ``mod.C()``)."""
+        key = (name, id(near))
+        if key in self._function_cache:
+            return self._function_cache[key]
+        found = self._function_for_name(name, near)
+        self._function_cache[key] = found
+        return found
+
+    def _function_for_name(self, name: str, near: "FileModel | None") -> FunctionRef | None:
         if name.endswith(INSTANCE):
             # Calling an instance runs Keras's ``call`` or ``__call__``.
             base = name[: -len(INSTANCE)].replace(INSTANCE, "")
@@ -362,28 +430,36 @@ class Linker:
         return self._parameter(model, binding, depth, elements=True)
 
     def _parameter(self, model: "FileModel", binding: "Binding", depth: int, elements: bool) -> frozenset[str]:
+        out: set[str] = set()
+        for where, expr, scope in self.parameter_arguments(model, binding, depth):
+            out |= where.element_values(expr, scope, depth) if elements else where.resolve(expr, scope, depth)
+        return frozenset(out)
+
+    def parameter_arguments(self, model: "FileModel", binding: "Binding",
+                            depth: int = 0) -> list[tuple["FileModel", cst.BaseExpression, "Scope"]]:
+        """The expressions a parameter may be bound to: its default, and what each project call site passes.
+
+        Each comes with the file and scope it is evaluated in. A ``*args`` or
+        ``**kwargs`` parameter, and call sites that unpack arguments, give nothing.
+        """
         from bnlint.semantic import call_argument, has_star_args
 
         function = binding.scope.function
         if function is None or binding.param_index is None:
-            return frozenset()
-        out: set[str] = set()
+            return []
+        out: list[tuple[FileModel, cst.BaseExpression, Scope]] = []
         if binding.value is not None:
-            outer = binding.scope.parent or model.module_scope
-            out |= model.element_values(binding.value, outer, depth) if elements \
-                else model.resolve(binding.value, outer, depth)
-        param = function.params[binding.param_index]
-        if param.star:
-            return frozenset(out)
+            out.append((model, binding.value, binding.scope.parent or model.module_scope))
+        if function.params[binding.param_index].star:
+            return out
         for caller, site, offset in self.callers_of(model, function, depth):
             if has_star_args(site.node):
                 continue
             position = binding.param_index - offset
             arg = call_argument(site.node, binding.name, position if position >= 0 else None)
             if arg is not None:
-                out |= caller.element_values(arg.value, site.scope, depth) if elements \
-                    else caller.resolve(arg.value, site.scope, depth)
-        return frozenset(out)
+                out.append((caller, arg.value, site.scope))
+        return out
 
 
 def is_namespace_name(name: str) -> bool:

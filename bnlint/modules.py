@@ -59,6 +59,7 @@ class ModuleMap:
                 folder = parent
         self._cache: dict[tuple[str, str], ModuleTarget | None] = {}
         self._under: dict[str, set[str]] | None = None
+        self._folders_of: dict[str, str] = {}
 
     def resolve(self, importer: str, dotted: str) -> ModuleTarget | None:
         """The project module an import written in ``importer`` reaches; None when it is not the project's.
@@ -66,7 +67,9 @@ class ModuleMap:
         ``dotted`` is what the import names, with leading dots for a relative
         import: ``model.net``, ``.layers.conv``, ``..utils``.
         """
-        folder = os.path.dirname(os.path.abspath(importer))
+        folder = self._folders_of.get(importer)
+        if folder is None:
+            folder = self._folders_of[importer] = os.path.dirname(os.path.abspath(importer))
         key = (folder, dotted)
         if key in self._cache:
             return self._cache[key]
@@ -135,29 +138,34 @@ class ModuleMap:
             return ModuleTarget(init, False, rest)
         return ModuleTarget(folder, True, rest)
 
-    def files_reached(self, importer: str, dotted: str) -> set[str]:
-        """Every linted file an import may make reachable by name: over-approximates ``resolve``.
+    def files_reached(self, importer: str, dotted: str, whole_packages: bool = True) -> set[str]:
+        """The linted files an import reaches: the module it names.
 
-        The package ``__init__.py`` files on the way count (importing ``a.b``
-        runs ``a``), and importing a package reaches every module below it,
-        since ``import pkg`` lets code name ``pkg.sub.f``.
+        With ``whole_packages`` (an over-approximation of ``resolve``, for
+        grouping files), the package ``__init__.py`` files above it count too,
+        and importing a package reaches every module below it, since
+        ``import pkg`` lets code name ``pkg.sub.f``.
         """
         target = self.resolve(importer, dotted)
         if target is None:
             return set()
         reached: set[str] = set()
         folder = os.path.dirname(target.path) if not target.is_folder else target.path
-        if target.is_folder or os.path.basename(target.path) == "__init__.py":
+        if whole_packages and (target.is_folder or os.path.basename(target.path) == "__init__.py"):
             reached |= self._files_under(folder)
-        else:
+        elif not target.is_folder:
             reached.add(target.path)
-        while folder in self.folders:
+        while whole_packages and folder in self.folders:
             init = os.path.join(folder, "__init__.py")
             if init not in self.files:
                 break
             reached.add(init)
             folder = os.path.dirname(folder)
         return reached
+
+    def files_under(self, folder: str) -> set[str]:
+        """Linted files inside a folder, at any depth."""
+        return self._files_under(folder)
 
     def _files_under(self, folder: str) -> set[str]:
         if self._under is None:

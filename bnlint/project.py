@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
+import libcst as cst
+
 from bnlint.linker import FunctionRef, Linker, nearest, project_module_name
 from bnlint.semantic import INSTANCE, CallSite, FileModel, FunctionInfo
 
@@ -77,6 +79,9 @@ class ProjectIndex:
             ref = self.function_for_name(name, near=model)
             if ref is not None:
                 out.append(ref)
+            if INSTANCE in name[:-1] and self.linker is not None:
+                # ``self.forward(x)`` in a base class runs the subclasses' overrides too.
+                out.extend(self.linker.overrides(name, near=model))
         return out
 
     # --- call graph -----------------------------------------------------------------------
@@ -93,6 +98,9 @@ class ProjectIndex:
                 # A function passed as an argument (``tf.cond(p, branch_fn, ...)``,
                 # ``Estimator(model_fn=...)``) runs on behalf of the caller too.
                 for arg in site.node.args:
+                    # A function is passed by name; a call or a literal there passes its result.
+                    if not isinstance(arg.value, (cst.Name, cst.Attribute)):
+                        continue
                     for name in model.resolve(arg.value, site.scope):
                         refs = self.functions.get(name)
                         if refs:

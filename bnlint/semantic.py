@@ -24,7 +24,7 @@ import libcst as cst
 from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 
 from bnlint.findings import Location
-from bnlint.linker import ANY_MODULE, NAMESPACE_PREFIX
+from bnlint.linker import ANY_IN_PREFIX, NAMESPACE_PREFIX
 from bnlint.names import canonical
 from bnlint.notebook import CellMap
 
@@ -276,8 +276,8 @@ class FileModel:
             if base.startswith(NAMESPACE_PREFIX) and self.linker is not None:
                 out.add(self.linker.member(base, attr))
                 continue
-            if base == ANY_MODULE and self.linker is not None:
-                out |= self.linker.any_module_member(attr)
+            if base.startswith(ANY_IN_PREFIX) and self.linker is not None:
+                out |= self.linker.any_member(base, attr)
                 continue
             if base.endswith(INSTANCE):
                 instance_values = self._instance_attribute(base[: -len(INSTANCE)], attr, depth)
@@ -323,16 +323,17 @@ class FileModel:
         return frozenset(out)
 
     def _imported_module(self, arg: cst.BaseExpression, scope: Scope) -> frozenset[str]:
-        """``importlib.import_module(name)``: that module, or any project module when the name is computed."""
-        if isinstance(arg, cst.SimpleString):
-            try:
-                value = arg.evaluated_value
-            except Exception:  # noqa: BLE001 - exotic prefixes
-                value = None
-            if isinstance(value, str) and value:
-                binding = Binding(value, "import", self.module_scope, arg, 0, imported=value)
-                return self._resolve_binding(binding, 0)
-        return frozenset({ANY_MODULE})
+        """``importlib.import_module(name)``: that module; any module of a package for ``"pkg." + computed``."""
+        name, complete = module_name_literal(arg, self.module_name if self.path.endswith("__init__.py") else None)
+        if not name:
+            return frozenset()
+        if complete:
+            binding = Binding(name, "import", self.module_scope, arg, 0, imported=name)
+            return self._resolve_binding(binding, 0)
+        package = name.rpartition(".")[0]
+        if not package or self.linker is None:
+            return frozenset()
+        return self.linker.any_module_in(self, package)
 
     def resolve_binding(self, binding: Binding, depth: int = 0) -> frozenset[str]:
         """Every canonical name a binding of this file may give its name."""
@@ -924,6 +925,38 @@ class _Collector:
 
     def leave_Call(self, original_node: cst.Call) -> None:
         self.calls.pop()
+
+
+def module_name_literal(expr: cst.BaseExpression, package: str | None) -> tuple[str, bool]:
+    """The literal start of a computed module name, and whether that is all of it.
+
+    ``"nets.resnet"`` -> ("nets.resnet", True); ``"nets." + name`` and
+    ``f"nets.{name}"`` -> ("nets.", False); in a package's ``__init__.py``,
+    ``f"{__name__}.functions.{name}"`` starts with the package's own name.
+    """
+    if isinstance(expr, cst.SimpleString):
+        value = expr.evaluated_value
+        return (value, True) if isinstance(value, str) else ("", False)
+    if isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, cst.Add):
+        left, complete = module_name_literal(expr.left, package)
+        if complete:
+            right, right_complete = module_name_literal(expr.right, package)
+            return left + right, right_complete
+        return left, False
+    if isinstance(expr, cst.FormattedString):
+        text = ""
+        for index, part in enumerate(expr.parts):
+            if isinstance(part, cst.FormattedStringText):
+                text += part.value
+            elif index == 0 and package and isinstance(part.expression, cst.Name) \
+                    and part.expression.value == "__name__":
+                text += package
+            else:
+                return text, False
+        return text, True
+    if isinstance(expr, cst.Name) and expr.value == "__name__" and package:
+        return package, True
+    return "", False
 
 
 def _string_items(expr: cst.BaseExpression) -> frozenset[str] | None:

@@ -11,7 +11,9 @@ import libcst as cst
 from bnlint import registry
 from bnlint.context import FileContext
 from bnlint.facts import tokens
-from bnlint.facts.values import Value, constant, literal
+from bnlint.facts.batch_norm import batch_norm_api_for
+from bnlint.facts.inference import is_test_file
+from bnlint.facts.values import Value, constant_origins, literal
 from bnlint.registry import BatchNormApi
 from bnlint.rule import FixSpec, Invalid, Report, Rule, Valid
 from bnlint.semantic import INSTANCE, CallSite, FileModel, Scope, call_argument, has_star_args
@@ -199,12 +201,17 @@ apply_op = ema.apply([batch_mean, batch_var])
         seen: set[int] = set()
         for site in file.calls:
             for momentum in _momenta(file, site):
-                if id(momentum.value) in seen:
-                    continue
-                seen.add(id(momentum.value))
-                report = _report(file, momentum)
-                if report is not None:
-                    yield report
+                origins = constant_origins(Value(momentum.value, file, momentum.scope))
+                for value, origin in origins or ():
+                    # Reported where the value is written (a parameter's default: the place a fix goes),
+                    # once however many batch norms it reaches; in this file, else at the argument.
+                    node = origin.expr if origin.file is file else momentum.value
+                    if id(node) in seen:
+                        continue
+                    report = _report(file, momentum, value, node)
+                    if report is not None:
+                        seen.add(id(node))
+                        yield report
 
 
 def _momenta(file: FileModel, site: CallSite) -> Iterator[_Momentum]:
@@ -212,7 +219,7 @@ def _momenta(file: FileModel, site: CallSite) -> Iterator[_Momentum]:
     names = file.call_names(site)
     code = file.code(site.node.func)
     for name in names:
-        api = registry.batch_norm_api(name)
+        api = batch_norm_api_for(file, name)
         if api is not None and api.momentum is not None and not name.endswith(INSTANCE):
             # A function-style batch norm, or a layer's constructor.
             arg = call_argument(site.node, api.momentum.name, api.momentum.position)
@@ -252,7 +259,7 @@ def _batch_norms(file: FileModel, expr: cst.BaseExpression, scope: Scope) -> lis
     """Batch-norm APIs with a momentum that an expression names (not calls), with its spelling."""
     out = []
     for name in file.resolve(expr, scope):
-        api = registry.batch_norm_api(name)
+        api = batch_norm_api_for(file, name)
         if api is not None and api.momentum is not None:
             out.append((api, file.code(expr)))
             break
@@ -279,25 +286,36 @@ def _dict_items(file: FileModel, expr: cst.BaseExpression, scope: Scope) -> list
     return out
 
 
-def _report(file: FileModel, momentum: _Momentum) -> Report | None:
-    value = constant(Value(momentum.value, file, momentum.scope))
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= _THRESHOLD:
+def _report(file: FileModel, momentum: _Momentum, value: object, node: cst.BaseExpression) -> Report | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= _THRESHOLD:
         return None
-    written = file.code(momentum.value)
-    shown = f"`{momentum.keyword}={written}`" + ("" if literal(momentum.value) is not ... else f" ({value})")
-    complement = _complement(momentum.value) if literal(momentum.value) is not ... else None
+    if value == 0 and is_test_file(file):
+        return None  # a unit test making the moving statistics equal the batch's, on purpose
+    if node is momentum.value:
+        written = file.code(momentum.value)
+        shown = f"`{momentum.keyword}={written}`" + ("" if literal(momentum.value) is not ... else f" ({value})")
+        subject = f"{shown} of `{momentum.owner}`"
+    else:
+        written = file.code(node)
+        subject = (f"`{written}` ({file.place(node)}), the `{momentum.keyword}` of `{momentum.owner}` "
+                   f"({file.place(momentum.value)}),")
+    complement = _complement(node) if literal(node) is not ... else None
+    if value == 0:
+        message = (f"{subject} makes the moving statistics those of the last batch alone "
+                   f"(PyTorch's convention taken to its end); use a value near `0.99`")
+        return Report(node, message)
     if value == _THRESHOLD:
-        message = (f"{shown} of `{momentum.owner}` averages over about two steps: "
+        message = (f"{subject} averages over about two steps: "
                    f"the moving average follows the last batches; use a value near `0.99`")
-        return Report(momentum.value, message)
+        return Report(node, message)
     suggestion = complement or format(Decimal(1) - Decimal(repr(value)), "f")
-    message = (f"{shown} of `{momentum.owner}` is PyTorch's convention: TensorFlow keeps `{momentum.keyword}` "
+    message = (f"{subject} is PyTorch's convention: TensorFlow keeps `{momentum.keyword}` "
                f"of the moving average per step; use `{suggestion}`")
     fix = None
     if complement is not None:
-        fix = FixSpec(node=momentum.value, replacement=cst.Float(complement),
+        fix = FixSpec(node=node, replacement=cst.Float(complement),
                       message=f"Replace `{written}` with `{complement}`", applicability="unsafe")
-    return Report(momentum.value, message, fix=fix)
+    return Report(node, message, fix=fix)
 
 
 def _complement(expr: cst.BaseExpression) -> str | None:

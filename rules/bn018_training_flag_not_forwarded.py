@@ -224,7 +224,7 @@ def _check_call(ctx: FileContext, class_qualname: str, flag: str, site: CallSite
     if not isinstance(func, (cst.Name, cst.Attribute)) or has_star_args(site.node):
         return None
     arg = call_argument(site.node, registry.TRAINING_PARAM.name, None)
-    if arg is None and is_keras_batch_norm_class(_instance_classes(file, site)):
+    if arg is None and is_keras_batch_norm_class(_instance_classes(file, site), file):
         arg = call_argument(site.node, registry.TRAINING_PARAM.name, registry.TRAINING_PARAM.position)
     if arg is None:
         return None

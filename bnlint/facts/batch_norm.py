@@ -93,6 +93,27 @@ class BatchNormSite:
         return arg is not None and literal(arg.value) is False
 
 
+def batch_norm_api_for(file: FileModel, name: str) -> BatchNormApi | None:
+    """The batch-norm API a resolved name denotes: a library one, or a project subclass of one.
+
+    ``class FrozenBN(tf.keras.layers.BatchNormalization)`` (or a subclass of
+    that) builds a Keras batch norm with the same training flag, momentum and
+    axis; the first library ancestor gives the semantics.
+    """
+    api = registry.batch_norm_api(name)
+    if api is not None or file.linker is None:
+        return api
+    instance = name.endswith(INSTANCE)
+    base = name[: -len(INSTANCE)] if instance else name
+    if base not in file.linker.classes:
+        return None
+    for ancestor in file.linker.mro(base, file)[1:]:
+        api = registry.batch_norm_api(ancestor + INSTANCE if instance else ancestor)
+        if api is not None and api.kind == "layer":
+            return api
+    return None
+
+
 def batch_norm_sites(project: ProjectIndex) -> list[BatchNormSite]:
     """Every batch-norm site of the project (computed once, shared by all rules)."""
     return project.memo("batch_norm_sites", lambda: _collect(project))
@@ -115,18 +136,19 @@ def classify(file: FileModel, site: CallSite, project: ProjectIndex) -> BatchNor
     """The batch norm a call builds, if it builds one."""
     names = file.call_names(site)
     for name in names:
-        api = registry.batch_norm_api(name)
+        api = batch_norm_api_for(file, name)
         if api is not None and api.kind == "function":
-            return _function_site(file, site, api, project)
+            return _function_site(file, site, api, project, extra=_partial_keywords(file, site) or None,
+                                  via_normalizer_fn=False)
         if name.endswith(INSTANCE):
-            api = registry.batch_norm_api(name[: -len(INSTANCE)])
+            api = batch_norm_api_for(file, name[: -len(INSTANCE)])
             if api is not None and api.kind == "layer":
                 return _layer_site(file, site, api)
     return _normalizer_site(file, site, names, project)
 
 
 def _function_site(file: FileModel, site: CallSite, api: BatchNormApi, project: ProjectIndex,
-                   extra: dict[str, Value] | None = None) -> BatchNormSite:
+                   extra: dict[str, Value] | None = None, via_normalizer_fn: bool | None = None) -> BatchNormSite:
     contexts = arg_scope_defaults(file, site, frozenset(api.names), project)
     training: list[Value | None] = []
     updates: list[Value | None] = []
@@ -138,7 +160,28 @@ def _function_site(file: FileModel, site: CallSite, api: BatchNormApi, project: 
             merged.update(extra)
         training.append(explicit_training or (merged.get(api.training.param.name) if api.training else None))
         updates.append(explicit_updates or (merged.get(api.updates_collections.name) if api.updates_collections else None))
-    return BatchNormSite(file, site, api, None, training, updates, via_normalizer_fn=extra is not None)
+    if via_normalizer_fn is None:
+        via_normalizer_fn = extra is not None
+    return BatchNormSite(file, site, api, None, training, updates, via_normalizer_fn=via_normalizer_fn)
+
+
+def _partial_keywords(file: FileModel, site: CallSite) -> dict[str, Value]:
+    """Keywords bound by ``functools.partial`` when the callee is a partial of a batch-norm function.
+
+    ``bn = functools.partial(tf.layers.batch_normalization, training=is_training)``
+    then ``bn(x)``: the call's own arguments come first, the partial's fill the rest.
+    """
+    func = site.node.func
+    if not isinstance(func, cst.Name):
+        return {}
+    bindings = file.lookup(func.value, site.scope)
+    if len(bindings) != 1 or bindings[0].kind != "assign" or bindings[0].unpack:
+        return {}
+    value = bindings[0].value
+    if not isinstance(value, cst.Call) or not file.resolve(value.func, bindings[0].scope) & registry.PARTIAL_NAMES:
+        return {}
+    return {arg.keyword.value: Value(arg.value, file, bindings[0].scope) for arg in value.args[1:]
+            if arg.keyword is not None}
 
 
 def _layer_site(file: FileModel, site: CallSite, api: BatchNormApi) -> BatchNormSite:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import libcst as cst
 
 from bnlint import registry
-from bnlint.facts.batch_norm import batch_norm_sites
+from bnlint.facts.batch_norm import batch_norm_api_for, batch_norm_sites
 from bnlint.facts.values import literal
 from bnlint.project import ProjectIndex
 from bnlint.semantic import FileModel, Scope, call_argument, child_nodes, dotted
@@ -45,10 +45,13 @@ def _short(text: str) -> str:
     return text if len(text) <= 50 else text[:47] + "..."
 
 
-def is_keras_batch_norm_class(names: frozenset[str]) -> bool:
-    """Names of a Keras ``BatchNormalization`` class (its training flag follows Keras's call context)."""
+def is_keras_batch_norm_class(names: frozenset[str], file: FileModel | None = None) -> bool:
+    """Names of a Keras ``BatchNormalization`` class (its training flag follows Keras's call context).
+
+    With ``file``, a project subclass of one counts too.
+    """
     for name in names:
-        api = registry.batch_norm_api(name)
+        api = batch_norm_api_for(file, name) if file is not None else registry.batch_norm_api(name)
         if api is not None and api.kind == "layer" and api.training is not None and api.training.default is None:
             return True
     return False
@@ -80,6 +83,13 @@ def _expr_evidence(project: ProjectIndex, file: FileModel, expr: cst.BaseExpress
                 function = binding.scope.function
                 if function is not None and function.class_qualname:
                     return class_batch_norm(project, file, function.class_qualname, depth + 1)
+            if binding.kind == "param" and project.linker is not None:
+                # What callers pass (``Trainer(make_backbone())`` for ``__init__(self, backbone)``), or the default.
+                for where, value, value_scope in project.linker.parameter_arguments(file, binding):
+                    found = _expr_evidence(project, where, value, value_scope, depth + 1, seen)
+                    if found is not None:
+                        return found
+                continue
             if binding.kind in ("assign", "with") and binding.value is not None and not binding.unpack:
                 found = _expr_evidence(project, file, binding.value, binding.scope, depth + 1, seen) \
                     or _added_layers_evidence(project, file, expr.value, binding, depth, seen)
@@ -127,7 +137,7 @@ def _class_attribute(file: FileModel, class_qualname: str, attr: str):
 def _constructed_evidence(project: ProjectIndex, file: FileModel, call: cst.Call, scope: Scope,
                           depth: int, seen: frozenset[int]) -> BatchNormEvidence | None:
     names = file.resolve(call.func, scope)
-    if is_keras_batch_norm_class(names):
+    if is_keras_batch_norm_class(names, file):
         return BatchNormEvidence(file, call, _short(file.code(call)))
     for name in names:
         if is_batch_norm_application(name):

@@ -15,6 +15,8 @@ from bnlint.registry import Param
 from bnlint.semantic import Binding, CallSite, FileModel, Scope, WithFrame, call_argument, child_nodes, has_star_args
 
 _MAX_DEPTH = 8
+# More call sites than this and a parameter is a general-purpose one: its values are not enumerated.
+_MAX_CALLERS = 32
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,62 @@ def constant(value: Value, _depth: int = 0) -> object:
         if assigned is not None:
             return constant(Value(assigned, value.file, value.scope), _depth + 1)
     return ...
+
+
+def constant_origins(value: Value, _depth: int = 0) -> list[tuple[object, Value]] | None:
+    """Every literal an expression may take, each with where it is written; None when any path is unknown.
+
+    Follows names assigned once (the literal is then placed at the name's use)
+    and parameters: what every project call site passes for them and, where a
+    call leaves one out (or nobody calls the function), its default.
+    ``momentum=bn_momentum`` with ``def f(bn_momentum=0.0)`` called without it
+    gives ``[(0.0, <the default>)]``: the place a fix goes.
+    """
+    expr = value.expr
+    result = literal(expr)
+    if result is not ...:
+        return [(result, value)]
+    if _depth > _MAX_DEPTH or not isinstance(expr, cst.Name):
+        return None
+    bindings = value.file.lookup(expr.value, value.scope)
+    if len(bindings) != 1:
+        return None
+    binding = bindings[0]
+    if binding.kind == "assign" and not binding.unpack and binding.value is not None:
+        # A named constant is written where it is used: the name may serve elsewhere too.
+        assigned = constant_origins(Value(binding.value, value.file, binding.scope), _depth + 1)
+        return None if assigned is None else [(result, value) for result, _where in assigned]
+    if binding.kind != "param" or binding.param_index is None or value.file.linker is None:
+        return None
+    function = binding.scope.function
+    if function is None or function.params[binding.param_index].star:
+        return None
+    callers = value.file.linker.callers_of(value.file, function)
+    if len(callers) >= _MAX_CALLERS:
+        return None
+    out: list[tuple[object, Value]] = []
+    uses_default = not callers
+    for caller, site, offset in callers:
+        if has_star_args(site.node):
+            return None
+        position = binding.param_index - offset
+        arg = call_argument(site.node, binding.name, position if position >= 0 else None)
+        if arg is None:
+            uses_default = True
+            continue
+        passed = constant_origins(Value(arg.value, caller, site.scope), _depth + 1)
+        if passed is None:
+            return None
+        out.extend(passed)
+    if uses_default:
+        if binding.value is None:
+            return None
+        default = constant_origins(Value(binding.value, value.file, binding.scope.parent or value.file.module_scope),
+                                   _depth + 1)
+        if default is None:
+            return None
+        out.extend(default)
+    return out
 
 
 def truth(value: Value) -> bool | None:
