@@ -44,6 +44,8 @@ _LIBRARY_ROOTS = frozenset({"tensorflow", "keras", "tf_keras", "tf_slim"})
 PROJECT_PREFIX = "<project>."
 # How many call sites are followed into one parameter: beyond that the parameter is a general-purpose one.
 _MAX_CALL_SITES = 64
+# How many modules a re-exported name is followed through (``from a import x`` where ``a`` imports it too).
+_MAX_REEXPORT_DEPTH = 12
 
 
 @dataclass(frozen=True)
@@ -131,7 +133,7 @@ class Linker:
         target = self.map.resolve(model.path, dotted)
         if target is None:
             return None
-        if not target.is_folder and target.rest:
+        if not target.is_folder and target.rest and depth <= _MAX_REEXPORT_DEPTH:
             source = self.by_path[target.path]
             if source is not model:
                 first, more = target.rest[0], target.rest[1:]

@@ -36,14 +36,20 @@ class TorchStyleMomentum(Rule):
     """Batch-norm momentum of 0.5 or less: PyTorch's convention in TensorFlow code.
 
     ## What it does
-    Flags the ``momentum`` (or ``decay``) of a TensorFlow or Keras batch norm,
-    and the ``decay`` of a ``tf.train.ExponentialMovingAverage``, when it is a
-    constant of 0.5 or less. It checks the batch-norm call or constructor
-    itself, ``functools.partial`` over one, slim's ``arg_scope`` defaults for
-    ``batch_norm`` and ``normalizer_params`` dictionaries given with
-    ``normalizer_fn=slim.batch_norm``. Constants assigned once to a name are
-    followed. PyTorch, Flax and optimizer momenta are not batch-norm APIs of
-    TensorFlow and are never flagged.
+    Flags the ``momentum`` (or ``decay``) of a TensorFlow or Keras batch norm
+    (a project subclass of one included), and the ``decay`` of a
+    ``tf.train.ExponentialMovingAverage``, when it is a constant of 0.5 or less;
+    0 is the worst case (the moving statistics are the last batch's). It checks
+    the batch-norm call or constructor itself, ``functools.partial`` over one,
+    slim's ``arg_scope`` defaults for ``batch_norm`` and ``normalizer_params``
+    dictionaries given with ``normalizer_fn=slim.batch_norm``. Constants
+    assigned once to a name are followed, and so are parameters: a momentum
+    that comes from a parameter's default (``def block(x, bn_momentum=0.1)``),
+    or from what the project's callers pass for it, is reported where that
+    value is written, once, naming the batch norm it reaches. Unit-test files
+    are not checked (tests choose momenta that make expected values exact).
+    PyTorch, Flax and optimizer momenta are not batch-norm APIs of TensorFlow
+    and are never flagged.
 
     ## Why is this bad?
     TensorFlow keeps ``momentum`` of the old moving average at each step
@@ -135,6 +141,24 @@ import tensorflow.compat.v1 as tf
 ema = tf.train.ExponentialMovingAverage(0.999, num_updates=global_step)
 """
         ),
+        # Every caller passes a TensorFlow-convention value: the parameter's default never applies.
+        Valid(
+            """
+from tensorflow.keras import layers
+def block(x, bn_momentum=0.1):
+    return layers.BatchNormalization(momentum=bn_momentum)(x)
+def network(x):
+    return block(block(x, bn_momentum=0.99), bn_momentum=0.9)
+"""
+        ),
+        # A unit test chooses its momentum to make the expected moving mean exact.
+        Valid(
+            files={"batch_norm_test.py": """
+import tensorflow as tf
+def test_moving_mean_after_one_step():
+    bn = tf.keras.layers.BatchNormalization(momentum=0.5)
+"""},
+        ),
     ]
     INVALID = [
         Invalid(
@@ -194,10 +218,43 @@ apply_op = ema.apply([batch_mean, batch_var])
 """,
             message="averages over about two steps",
         ),
+        # The value flows from a parameter's default: reported at the default, where the fix goes.
+        Invalid(
+            """
+from tensorflow.keras import layers
+def block(x, bn_momentum=0.1):  # error: [BN009]
+    x = layers.Conv2D(16, 3)(x)
+    return layers.BatchNormalization(momentum=bn_momentum)(x)
+def network(x):
+    return block(block(x))
+""",
+            message="`0.1` (line 2), the `momentum` of `layers.BatchNormalization` (line 4),",
+            expected_replacement="""
+from tensorflow.keras import layers
+def block(x, bn_momentum=0.9):  # error: [BN009]
+    x = layers.Conv2D(16, 3)(x)
+    return layers.BatchNormalization(momentum=bn_momentum)(x)
+def network(x):
+    return block(block(x))
+""",
+        ),
+        # A caller passes the value on: reported at the outermost default it comes from.
+        Invalid(
+            """
+from tensorflow.keras import layers
+def block(x, bn_momentum=0.99):
+    return layers.BatchNormalization(momentum=bn_momentum)(x)
+def network(x, bn_momentum=0.0):  # error: [BN009]
+    return block(x, bn_momentum=bn_momentum)
+""",
+            message="makes the moving statistics those of the last batch alone",
+        ),
     ]
 
     def check(self, ctx: FileContext) -> Iterable[Report]:
         file = ctx.file
+        if is_test_file(file):
+            return  # unit tests pick momenta that make expected values exact
         seen: set[int] = set()
         for site in file.calls:
             for momentum in _momenta(file, site):
@@ -289,8 +346,6 @@ def _dict_items(file: FileModel, expr: cst.BaseExpression, scope: Scope) -> list
 def _report(file: FileModel, momentum: _Momentum, value: object, node: cst.BaseExpression) -> Report | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= _THRESHOLD:
         return None
-    if value == 0 and is_test_file(file):
-        return None  # a unit test making the moving statistics equal the batch's, on purpose
     if node is momentum.value:
         written = file.code(momentum.value)
         shown = f"`{momentum.keyword}={written}`" + ("" if literal(momentum.value) is not ... else f" ({value})")

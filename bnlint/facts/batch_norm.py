@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import libcst as cst
 
 from bnlint import registry
+from bnlint.linker import PROJECT_PREFIX
+from bnlint.names import canonical
 from bnlint.facts.values import Value, arg_scope_defaults, argument, constant, literal, truth
 from bnlint.project import ProjectIndex
 from bnlint.registry import BatchNormApi
@@ -101,6 +103,9 @@ def batch_norm_api_for(file: FileModel, name: str) -> BatchNormApi | None:
     axis; the first library ancestor gives the semantics.
     """
     api = registry.batch_norm_api(name)
+    if api is None and name.startswith(PROJECT_PREFIX):
+        # The project is (a copy of) the library it is named after: the keras repository itself.
+        api = registry.batch_norm_api(canonical(name[len(PROJECT_PREFIX):]))
     if api is not None or file.linker is None:
         return api
     instance = name.endswith(INSTANCE)
