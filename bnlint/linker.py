@@ -145,6 +145,16 @@ class Linker:
                     return frozenset(self._extend(name, more) for name in names)
         return frozenset({self._target_name(target)})
 
+    def imported_bindings(self, model: "FileModel", dotted: str) -> list[tuple["FileModel", "Binding"]]:
+        """The bindings in a project module that ``from module import name`` (``dotted``) takes, with their file."""
+        target = self.map.resolve(model.path, dotted)
+        if target is None or target.is_folder or len(target.rest) != 1:
+            return []
+        source = self.by_path[target.path]
+        if source is model:
+            return []
+        return [(source, binding) for binding in source.lookup(target.rest[0], source.module_scope)]
+
     def _extend(self, name: str, parts: tuple[str, ...]) -> str:
         for part in parts:
             name = self.member(name, part) if name.startswith(NAMESPACE_PREFIX) else canonical(f"{name}.{part}")
@@ -425,16 +435,9 @@ class Linker:
 
     def parameter_values(self, model: "FileModel", binding: "Binding", depth: int) -> frozenset[str]:
         """What a parameter may hold: its default, and what every project call site passes for it."""
-        return self._parameter(model, binding, depth, elements=False)
-
-    def parameter_elements(self, model: "FileModel", binding: "Binding", depth: int) -> frozenset[str]:
-        """What the elements of a container passed for a parameter may be."""
-        return self._parameter(model, binding, depth, elements=True)
-
-    def _parameter(self, model: "FileModel", binding: "Binding", depth: int, elements: bool) -> frozenset[str]:
         out: set[str] = set()
         for where, expr, scope in self.parameter_arguments(model, binding, depth):
-            out |= where.element_values(expr, scope, depth) if elements else where.resolve(expr, scope, depth)
+            out |= where.resolve(expr, scope, depth)
         return frozenset(out)
 
     def parameter_arguments(self, model: "FileModel", binding: "Binding",

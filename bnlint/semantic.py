@@ -266,7 +266,11 @@ class FileModel:
             return self.resolve(expr.left, scope, depth) | self.resolve(expr.right, scope, depth)
         if isinstance(expr, cst.Subscript):
             # ``blocks[i]``, ``models[name]``: an element of the container.
-            return self.element_values(expr.value, scope, depth)
+            out = set()
+            for model, element, element_scope in self.element_expressions(expr.value, scope, _literal_index(expr),
+                                                                          depth):
+                out |= model.resolve(element, element_scope, depth)
+            return frozenset(out)
         return frozenset()
 
     def _resolve_attribute(self, expr: cst.Attribute, scope: Scope, depth: int) -> frozenset[str]:
@@ -350,7 +354,8 @@ class FileModel:
             return frozenset({self.full_name(child_qualname(binding.scope, binding.name))})
         if binding.kind in ("assign", "with") and binding.value is not None and not binding.unpack:
             return self.resolve(binding.value, binding.scope, depth)
-        if binding.kind == "loop" and binding.value is not None:
+        if binding.kind in ("loop", "assign") and binding.value is not None:
+            # A loop variable, or a name unpacked from a tuple: ``conv, norm = make_block()``.
             return self._loop_values(binding, depth)
         if binding.kind == "param":
             function = binding.scope.function
@@ -363,65 +368,120 @@ class FileModel:
         return frozenset()
 
     def _loop_values(self, binding: Binding, depth: int) -> frozenset[str]:
-        """What a loop variable takes: the elements of what it iterates over."""
-        iterable = binding.value
-        assert iterable is not None
-        if not binding.unpack:
-            return self.element_values(iterable, binding.scope, depth)
-        if binding.unpack == (1,) and isinstance(iterable, cst.Call) and iterable.args:
-            # ``for i, layer in enumerate(layers)``; ``for name, layer in layers.items()``.
-            func = iterable.func
-            if isinstance(func, cst.Name) and func.value == "enumerate":
-                return self.element_values(iterable.args[0].value, binding.scope, depth)
-        if binding.unpack == (1,) and isinstance(iterable, cst.Call) and isinstance(iterable.func, cst.Attribute) \
-                and iterable.func.attr.value == "items":
-            return self.element_values(iterable.func.value, binding.scope, depth)
-        return frozenset()
+        """What a loop variable takes: the elements of what it iterates over (unpacked by position)."""
+        out: set[str] = set()
+        for model, expr, scope in self.bound_expressions(binding, depth):
+            out |= model.resolve(expr, scope, depth)
+        return frozenset(out)
+
+    def bound_expressions(self, binding: Binding, depth: int = 0) -> list[tuple["FileModel", cst.BaseExpression, Scope]]:
+        """The expressions an assignment or loop binding takes its value from, unpacking included.
+
+        ``a, b = make()`` binds ``b`` to the second element of what ``make``
+        returns; ``for i, (conv, norm) in enumerate(blocks)`` binds ``norm`` to
+        the second element of each element of ``blocks``.
+        """
+        value = binding.value
+        if value is None:
+            return []
+        path = binding.unpack
+        found: list[tuple[FileModel, cst.BaseExpression, Scope]] = [(self, value, binding.scope)]
+        if binding.kind == "loop":
+            found = []
+            if path[:1] == (1,) and isinstance(value, cst.Call) and value.args and \
+                    isinstance(value.func, cst.Name) and value.func.value == "enumerate":
+                found, path = self.element_expressions(value.args[0].value, binding.scope, None, depth), path[1:]
+            elif path[:1] == (1,) and isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute) \
+                    and value.func.attr.value == "items":
+                found, path = self.element_expressions(value.func.value, binding.scope, None, depth), path[1:]
+            elif path[:1] != (1,) or not isinstance(value, cst.Call):
+                found = self.element_expressions(value, binding.scope, None, depth)
+        for index in path:
+            found = [item for model, expr, scope in found
+                     for item in model.element_expressions(expr, scope, index if index >= 0 else None, depth)]
+        return found
 
     def element_values(self, expr: cst.BaseExpression, scope: Scope, depth: int = 0) -> frozenset[str]:
         """What the elements of a container may be (a list, tuple, set or dict's values)."""
-        if depth > _MAX_RESOLVE_DEPTH:
-            return frozenset()
-        depth += 1
         out: set[str] = set()
+        for model, element, element_scope in self.element_expressions(expr, scope, None, depth):
+            out |= model.resolve(element, element_scope, depth + 1)
+        return frozenset(out)
+
+    def element_expressions(self, expr: cst.BaseExpression, scope: Scope, index: int | None,
+                            depth: int = 0) -> list[tuple["FileModel", cst.BaseExpression, Scope]]:
+        """The expressions a container's elements come from (the ``index``-th only, where that is known)."""
+        if depth > _MAX_RESOLVE_DEPTH:
+            return []
+        depth += 1
+        out: list[tuple[FileModel, cst.BaseExpression, Scope]] = []
         if isinstance(expr, (cst.List, cst.Tuple, cst.Set)):
-            for element in expr.elements:
+            elements = expr.elements
+            if index is not None and not isinstance(expr, cst.Set) and index < len(elements) and \
+                    not any(isinstance(element, cst.StarredElement) for element in elements[: index + 1]):
+                return [(self, elements[index].value, scope)]
+            for element in elements:
                 if isinstance(element, cst.StarredElement):
-                    out |= self.element_values(element.value, scope, depth)
+                    out.extend(self.element_expressions(element.value, scope, None, depth))
                 else:
-                    out |= self.resolve(element.value, scope, depth)
+                    out.append((self, element.value, scope))
         elif isinstance(expr, cst.Dict):
-            for element in expr.elements:
-                if isinstance(element, cst.DictElement):
-                    out |= self.resolve(element.value, scope, depth)
+            out.extend((self, element.value, scope) for element in expr.elements if isinstance(element, cst.DictElement))
         elif isinstance(expr, (cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp)):
             inner = self.scope_of(expr) or scope
-            out |= self.resolve(expr.value if isinstance(expr, cst.DictComp) else expr.elt, inner, depth)
-        elif isinstance(expr, cst.Call) and expr.args:
-            func = expr.func
-            if isinstance(func, cst.Name) and func.value in _ELEMENT_PRESERVING:
-                out |= self.element_values(expr.args[0].value, scope, depth)
-        elif isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute) and expr.func.attr.value == "values":
-            out |= self.element_values(expr.func.value, scope, depth)
+            out.append((self, expr.value if isinstance(expr, cst.DictComp) else expr.elt, inner))
+        elif isinstance(expr, cst.IfExp):
+            out.extend(self.element_expressions(expr.body, scope, index, depth))
+            out.extend(self.element_expressions(expr.orelse, scope, index, depth))
+        elif isinstance(expr, cst.Subscript):
+            position = _literal_index(expr)
+            for model, inner, inner_scope in self.element_expressions(expr.value, scope, position, depth):
+                out.extend(model.element_expressions(inner, inner_scope, index, depth))
+        elif isinstance(expr, cst.Call):
+            out.extend(self._call_elements(expr, scope, index, depth))
         elif isinstance(expr, cst.Name):
             bindings = self.lookup(expr.value, scope)
             for binding in bindings:
-                if binding.kind == "assign" and binding.value is not None and not binding.unpack:
-                    out |= self.element_values(binding.value, binding.scope, depth)
+                if binding.kind in ("assign", "loop") and binding.value is not None:
+                    for model, value, value_scope in self.bound_expressions(binding, depth):
+                        out.extend(model.element_expressions(value, value_scope, index, depth))
                 elif binding.kind == "param" and self.linker is not None:
-                    out |= self.linker.parameter_elements(self, binding, depth)
-            out |= self._added_elements(expr.value, bindings, depth)
+                    for model, value, value_scope in self.linker.parameter_arguments(self, binding, depth):
+                        out.extend(model.element_expressions(value, value_scope, index, depth))
+            out.extend(self._added_elements(expr.value, bindings))
         elif isinstance(expr, cst.Attribute) and isinstance(expr.value, cst.Name):
             function = self.enclosing_function(scope)
             if function is not None and function.class_qualname and function.params \
                     and function.params[0].name.value == expr.value.value:
                 for value, value_scope in self.class_attrs.get(function.class_qualname, {}).get(expr.attr.value, []):
-                    out |= self.element_values(value, value_scope, depth)
-                out |= self._added_elements(f"{expr.value.value}.{expr.attr.value}", None, depth)
-        return frozenset(out)
+                    out.extend(self.element_expressions(value, value_scope, index, depth))
+                out.extend(self._added_elements(f"{expr.value.value}.{expr.attr.value}", None))
+        return out
 
-    def _added_elements(self, receiver: str, bindings: list[Binding] | None, depth: int) -> frozenset[str]:
-        """Values put into a container by ``c.append(v)``/``c.insert(i, v)``/``c.extend(vs)`` calls.
+    def _call_elements(self, call: cst.Call, scope: Scope, index: int | None,
+                       depth: int) -> list[tuple["FileModel", cst.BaseExpression, Scope]]:
+        """Elements of what a call returns: ``list(x)``, ``d.values()``, or a project function's returned container."""
+        func = call.func
+        if isinstance(func, cst.Name) and func.value in _ELEMENT_PRESERVING and call.args:
+            keeps_order = func.value in ("list", "tuple")
+            return self.element_expressions(call.args[0].value, scope, index if keeps_order else None, depth)
+        if isinstance(func, cst.Attribute) and func.attr.value == "values" and not call.args:
+            return self.element_expressions(func.value, scope, None, depth)
+        out: list[tuple[FileModel, cst.BaseExpression, Scope]] = []
+        if self.linker is None:
+            return out
+        for name in self.resolve(func, scope, depth):
+            found = self.linker.function_named(name.replace(INSTANCE, ""), near=self)
+            if found is None or name.replace(INSTANCE, "") in self.linker.classes:
+                continue
+            for ret in found.info.returns:
+                if ret.value is not None:
+                    out.extend(found.file.element_expressions(ret.value, found.info.scope, index, depth))
+        return out
+
+    def _added_elements(self, receiver: str,
+                        bindings: list[Binding] | None) -> list[tuple["FileModel", cst.BaseExpression, Scope]]:
+        """Values put into a container by ``c.append(v)``/``c.insert(i, v)`` (``c.extend(vs)``: its elements).
 
         ``receiver`` is the container as written: ``layers`` (then only calls
         that see the same ``bindings`` count) or ``self.layers``.
@@ -435,7 +495,7 @@ class FileModel:
                     written = dotted(func.value)
                     if written is not None and written.count(".") <= 1:
                         self._adders.setdefault(written, []).append(site)
-        out: set[str] = set()
+        out: list[tuple[FileModel, cst.BaseExpression, Scope]] = []
         for site in self._adders.get(receiver, ()):
             func = site.node.func
             assert isinstance(func, cst.Attribute)
@@ -443,10 +503,10 @@ class FileModel:
                 continue
             last = site.node.args[-1].value
             if func.attr.value == "extend":
-                out |= self.element_values(last, site.scope, depth)
+                out.extend(self.element_expressions(last, site.scope, None))
             else:
-                out |= self.resolve(last, site.scope, depth)
-        return frozenset(out)
+                out.append((self, last, site.scope))
+        return out
 
     def scope_of(self, node: cst.CSTNode) -> Scope | None:
         """The scope a def, lambda, class or comprehension node opens."""
@@ -708,7 +768,11 @@ class _Collector:
                 self._bind_target(inner, kind, node, value, unpack + (index,))
         elif isinstance(target, cst.StarredElement):
             self._bind_target(target.value, kind, node, value, unpack + (-1,))
-        elif isinstance(target, cst.Attribute) and not unpack and value is not None:
+        elif isinstance(target, cst.Attribute) and kind == "assign" and value is not None \
+                and all(index >= 0 for index in unpack):
+            # ``self.conv, self.norm = layers``: the attribute holds that element of the value.
+            for index in unpack:
+                value = cst.Subscript(value=value, slice=[cst.SubscriptElement(cst.Index(cst.Integer(str(index))))])
             self._record_self_attribute(target, value)
 
     def _record_self_attribute(self, target: cst.Attribute, value: cst.BaseExpression) -> None:
@@ -957,6 +1021,16 @@ def module_name_literal(expr: cst.BaseExpression, package: str | None) -> tuple[
     if isinstance(expr, cst.Name) and expr.value == "__name__" and package:
         return package, True
     return "", False
+
+
+def _literal_index(expr: cst.Subscript) -> int | None:
+    """``k`` of ``x[k]`` for a non-negative integer literal ``k``, else None."""
+    if len(expr.slice) != 1 or not isinstance(expr.slice[0].slice, cst.Index):
+        return None
+    value = expr.slice[0].slice.value
+    if isinstance(value, cst.Integer):
+        return int(value.value.replace("_", ""), 0)
+    return None
 
 
 def _string_items(expr: cst.BaseExpression) -> frozenset[str] | None:

@@ -40,8 +40,10 @@ class UnhookedUpdateOps(Rule):
     ``layer.updates`` rather than in the ``UPDATE_OPS`` collection.
 
     The updates count as run when the train op is built under
-    ``tf.control_dependencies`` on them, grouped with them (``tf.group``),
-    fetched with them in one ``sess.run``, or built by a helper that runs them
+    ``tf.control_dependencies`` on them, grouped with them (``tf.group``, or
+    an op such as ``tf.no_op()`` built under ``control_dependencies`` on both
+    the train op and the updates, in either nesting order), fetched with them
+    in one ``sess.run``, or built by a helper that runs them
     (``slim.learning.create_train_op``, ``tf.contrib.layers.optimize_loss``).
     The model and the train op may be built in different functions and files.
 
@@ -99,6 +101,19 @@ class UnhookedUpdateOps(Rule):
     PROJECT_WIDE = True
 
     VALID = [
+        # The op that runs is a no_op built under control_dependencies on both the
+        # minimize op and the updates (any nesting order): it groups them.
+        Valid(
+            """
+import tensorflow.compat.v1 as tf
+h = tf.layers.batch_normalization(x, training=is_training)
+loss = tf.reduce_mean(tf.layers.dense(h, 10))
+minimize_op = tf.train.AdamOptimizer(1e-3).minimize(loss)
+with tf.control_dependencies(tf.get_collection(tf.GraphKeys.UPDATE_OPS)):
+    with tf.control_dependencies([minimize_op]):
+        train_op = tf.no_op()
+"""
+        ),
         Valid(
             """
 import tensorflow.compat.v1 as tf
@@ -237,6 +252,26 @@ def main(x):
         ),
     ]
     INVALID = [
+        # A no_op grouping the minimize op with something else than the updates.
+        Invalid(
+            """
+import tensorflow.compat.v1 as tf
+h = tf.layers.batch_normalization(x, training=is_training)
+loss = tf.reduce_mean(tf.layers.dense(h, 10))
+minimize_op = tf.train.AdamOptimizer(1e-3).minimize(loss)  # error: [BN001]
+with tf.control_dependencies([minimize_op, global_step_update]):
+    train_op = tf.no_op()
+""",
+            expected_replacement="""
+import tensorflow.compat.v1 as tf
+h = tf.layers.batch_normalization(x, training=is_training)
+loss = tf.reduce_mean(tf.layers.dense(h, 10))
+with tf.control_dependencies(tf.get_collection(tf.GraphKeys.UPDATE_OPS)):
+    minimize_op = tf.train.AdamOptimizer(1e-3).minimize(loss)  # error: [BN001]
+with tf.control_dependencies([minimize_op, global_step_update]):
+    train_op = tf.no_op()
+""",
+        ),
         Invalid(
             """
 import tensorflow.compat.v1 as tf

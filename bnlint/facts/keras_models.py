@@ -69,6 +69,9 @@ def batch_norm_held_by(project: ProjectIndex, file: FileModel, expr: cst.BaseExp
     return _expr_evidence(project, file, expr, scope, 0, frozenset())
 
 
+_CONTAINERS = (cst.List, cst.Tuple, cst.Set, cst.Dict, cst.ListComp, cst.SetComp, cst.GeneratorExp, cst.DictComp)
+
+
 def _expr_evidence(project: ProjectIndex, file: FileModel, expr: cst.BaseExpression, scope: Scope,
                    depth: int, seen: frozenset[int]) -> BatchNormEvidence | None:
     if depth > _MAX_DEPTH or id(expr) in seen:
@@ -76,6 +79,13 @@ def _expr_evidence(project: ProjectIndex, file: FileModel, expr: cst.BaseExpress
     seen = seen | {id(expr)}
     if isinstance(expr, cst.Call):
         return _constructed_evidence(project, file, expr, scope, depth, seen)
+    if isinstance(expr, _CONTAINERS):
+        # ``[Block(), Block()]``, ``[ConvBN(c) for c in channels]``: what any element holds.
+        for model, element, element_scope in file.element_expressions(expr, scope, None):
+            found = _expr_evidence(project, model, element, element_scope, depth + 1, seen)
+            if found is not None:
+                return found
+        return None
     if isinstance(expr, cst.Name):
         bindings = file.lookup(expr.value, scope)
         for binding in bindings:
@@ -83,6 +93,14 @@ def _expr_evidence(project: ProjectIndex, file: FileModel, expr: cst.BaseExpress
                 function = binding.scope.function
                 if function is not None and function.class_qualname:
                     return class_batch_norm(project, file, function.class_qualname, depth + 1)
+            if binding.kind == "import" and project.linker is not None:
+                # ``from model import model``: what the other module assigned.
+                for where, source in project.linker.imported_bindings(file, binding.imported or ""):
+                    if source.kind in ("assign", "with") and source.value is not None and not source.unpack:
+                        found = _expr_evidence(project, where, source.value, source.scope, depth + 1, seen)
+                        if found is not None:
+                            return found
+                continue
             if binding.kind == "param" and project.linker is not None:
                 # What callers pass (``Trainer(make_backbone())`` for ``__init__(self, backbone)``), or the default.
                 for where, value, value_scope in project.linker.parameter_arguments(file, binding):
@@ -192,13 +210,21 @@ def _functional_evidence(project: ProjectIndex, file: FileModel, call: cst.Call,
         return None
     unit = file.unit_name(site.scope)
     at_module_level = file.enclosing_function(site.scope) is None
-    reach = project.reach(unit)
+    if at_module_level:
+        # What the module ran before building the model: its own statements, and the
+        # helpers they called (``x = conv_bn(x)`` applying a batch norm in ``conv_bn``).
+        reach: set[str] = set()
+        for earlier in file.calls:
+            if earlier.order < site.order and file.enclosing_function(earlier.scope) is None:
+                for ref in project.callees_of_site(file, earlier):
+                    reach |= project.reach(ref.unit)
+    else:
+        reach = set(project.reach(unit))
     for bn in batch_norm_sites(project):
         if bn.api.updates != "layer_updates":
             continue
-        if at_module_level:
-            if bn.file is not file or file.enclosing_function(bn.site.scope) is not None \
-                    or bn.site.order > site.order:
+        if at_module_level and bn.file is file and file.enclosing_function(bn.site.scope) is None:
+            if bn.site.order > site.order:
                 continue
         elif bn.unit not in reach:
             continue
@@ -255,16 +281,8 @@ def class_batch_norm(project: ProjectIndex, file: FileModel, class_qualname: str
 
 def _attribute_value_evidence(project: ProjectIndex, file: FileModel, value: cst.BaseExpression,
                               scope: Scope, depth: int) -> BatchNormEvidence | None:
-    """``self.bn = BatchNormalization()``, ``self.blocks = [Block(), ...]``."""
-    if isinstance(value, (cst.List, cst.Tuple)):
-        for element in value.elements:
-            found = _expr_evidence(project, file, element.value, scope, depth + 1, frozenset())
-            if found is not None:
-                return found
-        return None
-    if isinstance(value, cst.Call):
-        return _expr_evidence(project, file, value, scope, depth + 1, frozenset())
-    return None
+    """``self.bn = BatchNormalization()``, ``self.blocks = [Block(), ...]``, ``self.model = model``."""
+    return _expr_evidence(project, file, value, scope, depth + 1, frozenset())
 
 
 def frozen_names(file: FileModel) -> frozenset[str]:

@@ -184,11 +184,21 @@ def local_hooks(file: FileModel, site: CallSite) -> frozenset[UpdateKind]:
     # Assigned to a name that is later grouped or fetched with the updates.
     if site.assigned_to:
         names = set(site.assigned_to)
-        for other in _sibling_calls(file, site):
-            if other.order <= site.order or not _is_group_or_run(file, other.node, other.scope):
+        siblings = _sibling_calls(file, site)
+        for other in siblings:
+            if other.order <= site.order:
                 continue
-            if any(name.value in names for arg in other.node.args for name in iter_names(arg.value)):
+            mentioned = any(name.value in names for arg in other.node.args for name in iter_names(arg.value))
+            if not mentioned:
+                continue
+            if _is_group_or_run(file, other.node, other.scope):
                 kinds |= _args_refs(file, other.node, other.scope)
+            elif _is_control_dependencies(file, other.node, other.scope):
+                # ``with control_dependencies([train_op]): op = tf.no_op()`` inside (or around) a
+                # ``control_dependencies(update_ops)`` block: the op built there runs both.
+                for inner in siblings:
+                    if any(frame.call is other.node for frame in inner.withs):
+                        kinds |= _with_hooks(file, inner)
     return frozenset(kinds)
 
 
