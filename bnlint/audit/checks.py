@@ -308,9 +308,10 @@ def _informative_inputs(subject: Subject, inputs: dict, reference: Observation,
             scaled = _scaled(inputs, scale)
             obs = subject.observe(scaled)
             if degenerate(obs.outputs) is None:
-                return scaled, obs, f"; the model's output is {why} on the audit inputs, so measured on them scaled by {scale:g}"
-    return inputs, reference, (f"; the model's output is {why} on the audit inputs (also scaled down to 0.001): "
-                               "this check cannot see through it")
+                return scaled, obs, (f"; the model's output is {why} on the audit inputs, so measured on "
+                                     f"them scaled by {scale:g}")
+    return inputs, reference, (f"; the model's output is {why} on the audit inputs and on them scaled down "
+                               "to 0.001, which can hide the effect")
 
 
 def _sees_all(subject: Subject, stats: list[Stat], obs: Observation) -> bool:
@@ -327,7 +328,8 @@ def _where(subject: Subject, stats: list[Stat], obs: Observation) -> str:
     return f"compared at the model's outputs only ({subject.outputs_only_reason})"
 
 
-def check_batch_dependence(subject: Subject, inputs: dict, tol: Tolerance, stats: list[Stat] | None = None) -> CheckResult:
+def check_batch_dependence(subject: Subject, inputs: dict, tol: Tolerance,
+                           stats: list[Stat] | None = None) -> CheckResult:
     """BNR003: a sample's output must not depend on the rest of its batch.
 
     Compared at the model's outputs and, for Keras models, at every statistics layer's
@@ -382,6 +384,7 @@ def check_batch_dependence(subject: Subject, inputs: dict, tol: Tolerance, stats
                        f"max |diff| {top['max_abs_diff']:.4g} > tolerance {top['tolerance']:.3g} at "
                        f"{top['where']}: {len(bad)} tensors change with {', '.join(comps)}; over their "
                        f"tolerance by {shown}; {where}{note}", rows, margin=_inverse(top["ratio"]))
+
 
 def check_serving_graph(subject: Subject, inputs: dict, stats: list[Stat]) -> CheckResult:
     """BNR004: inference graphs must not run BN in training mode or write its statistics."""
@@ -450,7 +453,7 @@ def check_stats_used(subject: Subject, inputs: dict, stats: list[Stat], tol: Tol
             for i in idx:
                 stats[i].write(_perturb(stats[i], original[i]))
             try:
-                obs = subject.observe(probe)
+                obs = subject.observe(probe, only={key})
             finally:
                 for i in idx:
                     stats[i].write(original[i])
@@ -475,10 +478,13 @@ def check_stats_used(subject: Subject, inputs: dict, stats: list[Stat], tol: Tol
     if not results:
         return CheckResult("BNR005", "skipped", None, f"no layer whose output can depend on its statistics{skip_note}")
     n_out = sum(r["measured_at"] == "model output" for r in results)
-    how = (f"measured at each layer's own output" if not n_out else
-           f"measured at the model's outputs for {n_out} layers ({subject.outputs_only_reason}; any move beyond "
-           f"the run-to-run noise {noise or 0.0:.3g} counts)" + (f", at their own output for {len(results) - n_out}"
-                                                                  if n_out < len(results) else ""))
+    if not n_out:
+        how = "measured at each layer's own output"
+    else:
+        how = (f"measured at the model's outputs for {n_out} layers ({subject.outputs_only_reason}; any move "
+               f"beyond the run-to-run noise {noise or 0.0:.3g} counts)")
+        if n_out < len(results):
+            how += f", at their own output for {len(results) - n_out}"
     bad = sorted((r for r in results if not r["ok"]), key=lambda r: r["margin"])
     weakest = min(results, key=lambda r: r["margin"])
     if not bad:

@@ -123,13 +123,16 @@ class KerasProbe:
         self._fns[training] = (fn, keys)
         return fn, keys
 
-    def run(self, inputs: dict[str, np.ndarray], training: bool = False) -> Observation:
-        """Run the traced model on ``inputs`` and return its outputs and per-layer tensors."""
+    def run(self, inputs: dict[str, np.ndarray], training: bool = False,
+            only: set[int] | None = None) -> Observation:
+        """Run the traced model on ``inputs``; its outputs and the tensors of layers ``only`` (default all)."""
         fn, keys = self._build(training)
         outputs, extra = fn(*[self.tf.constant(inputs[s.name]) for s in self.specs])
         layers: dict[int, list[np.ndarray]] = {}
         for key, t in zip(keys, extra):
-            layers.setdefault(key, []).append(np.array(t.numpy(), copy=True))
+            if only is None or key in only:
+                # Copying every layer's tensor to numpy costs as much as the pass on a big model.
+                layers.setdefault(key, []).append(np.array(t.numpy(), copy=True))
         return Observation([np.array(o.numpy(), copy=True) for o in outputs], layers)
 
 

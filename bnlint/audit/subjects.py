@@ -76,8 +76,12 @@ class Subject:
     def infer(self, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
         raise NotImplementedError
 
-    def observe(self, inputs: dict[str, np.ndarray], training: bool = False) -> Observation:
-        """The outputs and, where the subject can see them, each statistics layer's tensors."""
+    def observe(self, inputs: dict[str, np.ndarray], training: bool = False,
+                only: set | None = None) -> Observation:
+        """The outputs and, where the subject can see them, the statistics layers' tensors.
+
+        ``only`` limits the layers (by :attr:`Stat.key`) whose tensors are returned.
+        """
         return Observation(self.infer(inputs))
 
     def train_step(self, inputs: dict[str, np.ndarray]) -> str:
@@ -196,11 +200,12 @@ class KerasSubject(Subject):
 
         return Stat(layer.name, _var_name(v).split("/")[-1], frozen, read, write, kind, layer)
 
-    def observe(self, inputs: dict[str, np.ndarray], training: bool = False) -> Observation:
+    def observe(self, inputs: dict[str, np.ndarray], training: bool = False,
+                only: set | None = None) -> Observation:
         if self._probe is None:
             owners = list({id(s.owner): s.owner for s in self.statistics() if s.owner is not None}.values())
             self._probe = KerasProbe(self.tf, self.model, self.specs, owners)
-        return self._probe.run(inputs, training)
+        return self._probe.run(inputs, training, only)
 
     # -- inference
     def _compiled(self) -> bool:

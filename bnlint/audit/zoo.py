@@ -18,7 +18,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-# name -> (keras.applications attribute, smallest (height, width) it accepts)
+# name -> (keras.applications attribute, smallest (height, width) it accepts). Keras 3
+# has no ResNetRS or RegNet: those families are tf_keras applications only (--legacy-keras).
 ARCHITECTURES: dict[str, tuple[str, int]] = {
     "ResNet50": ("ResNet50", 32),
     "ResNet50V2": ("ResNet50V2", 32),
@@ -60,6 +61,11 @@ def keras_module(legacy: bool = False) -> Any:
     import keras  # noqa: PLC0415
 
     return keras
+
+
+def available(name: str, legacy: bool = False) -> bool:
+    """Whether this Keras (tf_keras for ``legacy``) ships architecture ``name``."""
+    return hasattr(keras_module(legacy).applications, ARCHITECTURES[name][0])
 
 
 def build(name: str, legacy: bool = False, size: int | None = None) -> Any:
