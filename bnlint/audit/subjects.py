@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .errors import AuditError, CheckSkipped
+from .errors import AuditError, CheckSkipped, describe
 from .graph import is_stat_name
 from .inputs import InputSpec
 from .observe import KerasProbe, Observation, is_batch_norm, is_other_normalization
@@ -129,6 +129,7 @@ class KerasSubject(Subject):
         self.specs = self._specs(input_shapes or {})
         self._infer_fn = None
         self._probe = None
+        self._probe_failed = False
 
     def _specs(self, given: dict) -> list[InputSpec]:
         inputs = getattr(self.model, "inputs", None)
@@ -205,7 +206,15 @@ class KerasSubject(Subject):
         if self._probe is None:
             owners = list({id(s.owner): s.owner for s in self.statistics() if s.owner is not None}.values())
             self._probe = KerasProbe(self.tf, self.model, self.specs, owners)
-        return self._probe.run(inputs, training, only)
+        if not self._probe_failed:
+            try:
+                return self._probe.run(inputs, training, only)
+            except Exception as exc:  # noqa: BLE001 - an exotic layer the wrapping breaks: judge outputs
+                self._probe_failed = True
+                self.outputs_only_reason = f"the layers' outputs could not be traced: {describe(exc)}"
+        if training:
+            return Observation([])
+        return Observation(self.infer(inputs))
 
     # -- inference
     def _compiled(self) -> bool:

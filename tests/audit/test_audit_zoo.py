@@ -220,3 +220,38 @@ def test_what_counts_as_a_batch_norm():
     assert "over 6 statistics" in report.check("BNR001").summary
     # A BN right after another sees a zero-mean input: its mean has nothing to move.
     assert re.search(r"\b3 layers \([4-6] statistics\) judged", report.check("BNR002").summary)
+
+
+def test_layer_inside_a_cond_is_judged_at_the_outputs_and_says_so():
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    class CondBN(keras.layers.Layer):
+        """Its BN runs inside a tf.cond branch, whose tensors a trace cannot hand back."""
+
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.bn = keras.layers.BatchNormalization(name="cond_bn")
+
+        def build(self, shape):
+            self.bn.build(shape)
+
+        def call(self, x, training=None):
+            return tf.cond(tf.constant(True), lambda: self.bn(x, training=training), lambda: x)
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((4,), name="features")
+    h = keras.layers.BatchNormalization(name="plain_bn")(keras.layers.Dense(4)(inp))
+    model = keras.Model(inp, keras.layers.Dense(2)(CondBN(name="wrapper")(h)))
+    model.compile(optimizer="sgd", loss="mse")
+    from bnlint.audit import audit_model
+
+    x = np.random.default_rng(0).standard_normal((8, 4)).astype("float32")
+    report = audit_model(model, inputs=x, device="cpu")
+    assert report.status() == {code: "pass" for code in ALL}, report.format("text")
+    bnr005 = report.check("BNR005").summary
+    assert "measured at the model's outputs for 1 layers" in bnr005 and "at their own output for 1" in bnr005
+    assert "(the others' outputs could not be traced)" in report.check("BNR003").summary
+    # Its input is the tensor from outside the branch: BNR002 still sees what it receives.
+    assert "2 layers (4 statistics) judged" in report.check("BNR002").summary
