@@ -37,7 +37,8 @@ def _cell(check) -> str:
     if check.margin is None:
         margin = ""
     elif check.margin == float("inf"):
-        margin = " exact"  # BNR003: no difference at all
+        # BNR003: no difference at all; BNR005 at a SavedModel's outputs: any move against zero noise.
+        margin = " exact" if check.code == "BNR003" else " inf"
     else:
         margin = f" {check.margin:.3g}x"
     return f"{check.status}{margin}"
@@ -62,16 +63,19 @@ def audit_one(label: str, model, expected_fail: set[str], build_s: float) -> boo
     return ok
 
 
-def run_keras(names: list[str], bugs: list[str], legacy: bool) -> bool:
+def run_keras(names: list[str], bugs: list[str], legacy: bool, sizes: dict[str, int] | None = None) -> bool:
     from bnlint.audit import zoo
 
+    sizes = sizes or {}
     k = zoo.keras_module(legacy)
     all_ok = True
     for name in names:
         for bug in [None, *bugs]:
-            label = f"{name}{'+' + bug if bug else ''}{' (tf_keras)' if legacy else ''}"
+            side = sizes.get(name)
+            label = (f"{name}{f' {side}x{side}' if side else ''}{'+' + bug if bug else ''}"
+                     f"{' (tf_keras)' if legacy else ''}")
             t = time.perf_counter()
-            model = zoo.factory(name, bug, legacy)()
+            model = zoo.factory(name, bug, legacy, side)()
             build_s = time.perf_counter() - t
             has_bn = any(zoo.is_bn_layer(layer) for layer in model.layers)
             expected = zoo.EXPECTED[bug] if bug and has_bn else set()
@@ -111,6 +115,8 @@ def main() -> int:
     p.add_argument("--clean-only", action="store_true", help="no injected bugs")
     p.add_argument("--legacy", help="comma-separated architectures to audit as tf_keras applications")
     p.add_argument("--saved-model", help="comma-separated architectures to export and audit as SavedModels")
+    p.add_argument("--size", action="append", default=[], metavar="NAME=SIDE",
+                   help="build NAME at SIDE x SIDE instead of its smallest input (repeatable)")
     p.add_argument("--child-legacy", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     names = args.only.split(",") if args.only else list(zoo.ARCHITECTURES)
@@ -120,8 +126,13 @@ def main() -> int:
               file=sys.stderr)
         return 2
     bugs = [] if args.clean_only else list(zoo.INJECTIONS)
+    try:
+        sizes = {k: int(v) for k, _, v in (item.partition("=") for item in args.size)}
+    except ValueError:
+        print("audit_zoo: --size takes NAME=SIDE, e.g. --size MobileNetV2=96", file=sys.stderr)
+        return 2
     if args.child_legacy:
-        return 0 if run_keras(names, bugs, legacy=True) else 1
+        return 0 if run_keras(names, bugs, legacy=True, sizes=sizes) else 1
     # Families Keras 3 lacks (ResNetRS, RegNet) are audited as tf_keras applications.
     legacy = [n for n in (args.legacy.split(",") if args.legacy else []) if n in zoo.ARCHITECTURES]
     legacy += [n for n in names if not zoo.available(n) and n not in legacy]
@@ -133,7 +144,7 @@ def main() -> int:
     print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}, CPU, batch 8; margins: how many times "
           "its threshold the weakest layer clears (BNR002, BNR003, BNR005)", flush=True)
     t0 = time.perf_counter()
-    ok = run_keras(names, bugs, legacy=False)
+    ok = run_keras(names, bugs, legacy=False, sizes=sizes)
     if args.saved_model:
         ok &= run_saved(args.saved_model.split(","))
     if legacy:
@@ -141,6 +152,7 @@ def main() -> int:
         argv = [sys.executable, __file__, "--child-legacy", "--only", ",".join(legacy)]
         if args.clean_only:
             argv.append("--clean-only")
+        argv += [f"--size={item}" for item in args.size]
         ok &= subprocess.run(argv, env=env, check=False).returncode == 0
     verdict = "every verdict as expected" if ok else "UNEXPECTED verdicts above"
     print(f"total {time.perf_counter() - t0:.0f}s: {verdict}")

@@ -403,10 +403,12 @@ def check_serving_graph(subject: Subject, inputs: dict, stats: list[Stat]) -> Ch
     return CheckResult("BNR004", "fail", len(rows), f"{len(rows)} offending node(s): {shown}", rows)
 
 
-def _perturb(s: Stat, value: np.ndarray) -> np.ndarray:
+def _perturb(s: Stat, value: np.ndarray, direction: int = 1) -> np.ndarray:
+    # The other direction (a lower mean, a smaller variance) raises the layer's output: it
+    # reaches the model's outputs through ReLUs that the first direction keeps dead.
     if "var" in s.variable.lower():
-        return (value * 4 + 1).astype(value.dtype)
-    return (value + 1 + np.abs(value)).astype(value.dtype)
+        return (value * 4 + 1 if direction > 0 else value * 0.25).astype(value.dtype)
+    return (value + direction * (1 + np.abs(value))).astype(value.dtype)
 
 
 def _scale_is_zero(owner: Any) -> bool:
@@ -418,6 +420,18 @@ def _scale_is_zero(owner: Any) -> bool:
         return bool(np.all(np.asarray(gamma.numpy()) == 0))
     except Exception:  # noqa: BLE001 - not a variable: nothing to conclude
         return False
+
+
+def _perturbed(subject: Subject, probe: dict, stats: list[Stat], idx: list[int], original: list[np.ndarray],
+               key: Any, direction: int) -> Observation:
+    """One observation with the statistics ``idx`` of one layer perturbed, then put back."""
+    for i in idx:
+        stats[i].write(_perturb(stats[i], original[i], direction))
+    try:
+        return subject.observe(probe, only={key})
+    finally:
+        for i in idx:
+            stats[i].write(original[i])
 
 
 def check_stats_used(subject: Subject, inputs: dict, stats: list[Stat], tol: Tolerance) -> CheckResult:
@@ -440,9 +454,9 @@ def check_stats_used(subject: Subject, inputs: dict, stats: list[Stat], tol: Tol
     noise = None
     if not all(k in reference.layers for k in groups):
         noise = _out_diff(subject.observe(probe).outputs, reference.outputs)
-    ulp = _EPS32 * max((float(np.max(np.abs(o))) for o in reference.outputs if o.size), default=0.0)
     original = [s.read() for s in stats]
-    results, skipped = [], []
+    dead_output = degenerate(reference.outputs)
+    results, skipped, unreached = [], [], []
     try:
         for key, idx in groups.items():
             layer = stats[idx[0]].layer
@@ -450,23 +464,24 @@ def check_stats_used(subject: Subject, inputs: dict, stats: list[Stat], tol: Tol
             if owner is not None and _scale_is_zero(owner):
                 skipped.append(layer)
                 continue
-            for i in idx:
-                stats[i].write(_perturb(stats[i], original[i]))
-            try:
-                obs = subject.observe(probe, only={key})
-            finally:
-                for i in idx:
-                    stats[i].write(original[i])
+            obs = _perturbed(subject, probe, stats, idx, original, key, 1)
             if key in reference.layers and key in obs.layers:
                 change = max(_max_change(a, b) for a, b in zip(obs.layers[key], reference.layers[key]))
                 threshold = tol.bound(reference.layers[key])
                 measured, passed = "its output", change > threshold
                 margin = change / threshold
             else:
-                change = _out_diff(obs.outputs, reference.outputs)
                 threshold = noise or 0.0
+                change = _out_diff(obs.outputs, reference.outputs)
+                if change <= threshold:
+                    other = _perturbed(subject, probe, stats, idx, original, key, -1)
+                    change = max(change, _out_diff(other.outputs, reference.outputs))
                 measured, passed = "model output", change > threshold
-                margin = change / max(threshold, ulp, 1e-30)
+                # Against no noise at all any change is a real dependence: an infinite margin.
+                margin = change / threshold if threshold > 0 else (float("inf") if passed else 0.0)
+                if not passed and dead_output:
+                    unreached.append(layer)  # a degenerate output cannot witness: not judged
+                    continue
             results.append({"layer": layer, "variables": [stats[i].variable for i in idx],
                             "max_output_change": change, "threshold": threshold, "measured_at": measured,
                             "margin": margin, "ok": passed})
@@ -475,8 +490,13 @@ def check_stats_used(subject: Subject, inputs: dict, stats: list[Stat], tol: Tol
     skip_note = (f"; {len(skipped)} layers with an all-zero scale (gamma) not judged: their output "
                  f"does not depend on their statistics ({', '.join(skipped[:3])}{' ...' if len(skipped) > 3 else ''})"
                  if skipped else "")
+    if unreached:
+        skip_note += (f"; {len(unreached)} layers not judged: the model's output is {dead_output} and "
+                      f"perturbing their statistics either way does not reach it ({', '.join(unreached[:3])}"
+                      f"{' ...' if len(unreached) > 3 else ''})")
     if not results:
-        return CheckResult("BNR005", "skipped", None, f"no layer whose output can depend on its statistics{skip_note}")
+        return CheckResult("BNR005", "skipped", None,
+                           f"no layer whose output can be seen to depend on its statistics{skip_note}")
     n_out = sum(r["measured_at"] == "model output" for r in results)
     if not n_out:
         how = "measured at each layer's own output"
@@ -486,11 +506,13 @@ def check_stats_used(subject: Subject, inputs: dict, stats: list[Stat], tol: Tol
         if n_out < len(results):
             how += f", at their own output for {len(results) - n_out}"
     bad = sorted((r for r in results if not r["ok"]), key=lambda r: r["margin"])
-    weakest = min(results, key=lambda r: r["margin"])
+    weakest = min(results, key=lambda r: (r["margin"], r["max_output_change"]))
     if not bad:
+        beyond = (f"{weakest['margin']:.3g}x its threshold {weakest['threshold']:.3g}"
+                  if weakest["threshold"] > 0 else "where a layer that ignores its statistics moves it by 0")
         return CheckResult("BNR005", "pass", weakest["max_output_change"],
-                           f"weakest {weakest['layer']} moved {weakest['max_output_change']:.4g}, "
-                           f"{weakest['margin']:.3g}x its threshold {weakest['threshold']:.3g}, when perturbing "
+                           f"weakest {weakest['layer']} moved {weakest['max_output_change']:.4g}, {beyond}, "
+                           "when perturbing "
                            f"each of {len(results)} layers' moving statistics; {how}{note}{skip_note}",
                            margin=weakest["margin"])
     rows = [{k: v for k, v in r.items() if k != "ok"} for r in bad]
