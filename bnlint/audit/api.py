@@ -117,7 +117,7 @@ def _run(subject, data, codes, tol) -> dict[str, CheckResult]:
         # Static first, training last: the training step changes state the others read.
         ("BNR004", lambda: C.check_serving_graph(subject, data, stats)),
         ("BNR001", lambda: C.check_inference_updates(subject, data, stats)),
-        ("BNR003", lambda: C.check_batch_dependence(subject, data, tol)),
+        ("BNR003", lambda: C.check_batch_dependence(subject, data, tol, stats)),
         ("BNR005", lambda: C.check_stats_used(subject, data, stats, tol)),
         ("BNR002", lambda: C.check_training_updates(subject, data, stats)),
     ]

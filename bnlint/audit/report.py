@@ -34,7 +34,9 @@ class CheckResult:
 
     ``figure`` is the number behind the verdict (a max absolute change or difference,
     or a node count for BNR004); ``summary`` says it in words; ``rows`` is the
-    per-layer (or per-node) table.
+    per-layer (or per-node) table. ``margin`` is how many times its threshold the
+    weakest layer or tensor clears (above 1 passes, below 1 misses by that factor);
+    None for the bitwise and graph checks (BNR001, BNR004).
     """
 
     code: str
@@ -42,6 +44,7 @@ class CheckResult:
     figure: float | int | None
     summary: str
     rows: list[dict[str, Any]] = field(default_factory=list)
+    margin: float | None = None
 
     @property
     def name(self) -> str:
@@ -53,7 +56,7 @@ class CheckResult:
             "name": self.name,
             "status": self.status,
             "figure": _num(self.figure),
-            "details": {"summary": self.summary, "rows": _clean(self.rows)},
+            "details": {"summary": self.summary, "rows": _clean(self.rows), "margin": _num(self.margin)},
         }
 
 

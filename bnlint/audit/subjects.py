@@ -12,9 +12,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .errors import AuditError, CheckSkipped
+from .errors import AuditError, CheckSkipped, describe
 from .graph import is_stat_name
 from .inputs import InputSpec
+from .observe import KerasProbe, Observation, is_batch_norm, is_other_normalization
 from .tfenv import tensorflow
 
 # Names of a custom layer's own non-trainable variables that hold statistics.
@@ -31,6 +32,12 @@ class Stat:
     read: Callable[[], np.ndarray]
     write: Callable[[np.ndarray], None]
     kind: str = "bn"  # "bn" for BatchNormalization layers, "custom", "tf1", "saved"
+    owner: Any = None  # the Keras layer holding it; None in graphs
+
+    @property
+    def key(self) -> Any:
+        """Groups the statistics of one layer: the layer object's id, else the layer name."""
+        return id(self.owner) if self.owner is not None else self.layer
 
 
 @dataclass
@@ -54,6 +61,8 @@ class Subject:
     kind = "model"
     specs: list[InputSpec]
     batch_flexible = True
+    # Where the checks look when they cannot see a layer's own output.
+    outputs_only_reason = "this target exposes no intermediate outputs"
 
     def prepare(self, inputs: dict[str, np.ndarray]) -> None:
         """Build what the first call builds, so that statistics exist before they are read."""
@@ -66,6 +75,14 @@ class Subject:
 
     def infer(self, inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
         raise NotImplementedError
+
+    def observe(self, inputs: dict[str, np.ndarray], training: bool = False,
+                only: set | None = None) -> Observation:
+        """The outputs and, where the subject can see them, the statistics layers' tensors.
+
+        ``only`` limits the layers (by :attr:`Stat.key`) whose tensors are returned.
+        """
+        return Observation(self.infer(inputs))
 
     def train_step(self, inputs: dict[str, np.ndarray]) -> str:
         raise CheckSkipped("this target has no training step")
@@ -100,12 +117,6 @@ def _var_name(v: Any) -> str:
     return name.split(":")[0]
 
 
-def _is_bn(layer: Any) -> bool:
-    return any("BatchNormalization" in cls.__name__ for cls in type(layer).__mro__) and hasattr(
-        layer, "moving_mean"
-    )
-
-
 class KerasSubject(Subject):
     """A Keras 3 (or tf_keras) model."""
 
@@ -117,6 +128,8 @@ class KerasSubject(Subject):
         self.tf = tf
         self.specs = self._specs(input_shapes or {})
         self._infer_fn = None
+        self._probe = None
+        self._probe_failed = False
 
     def _specs(self, given: dict) -> list[InputSpec]:
         inputs = getattr(self.model, "inputs", None)
@@ -161,30 +174,47 @@ class KerasSubject(Subject):
             seen.add(id(layer))
             frozen = frozen or not getattr(layer, "trainable", True)
             children = _children(layer)
-            if _is_bn(layer):
+            if is_batch_norm(layer):
                 for attr in ("moving_mean", "moving_variance"):
                     v = getattr(layer, attr, None)
                     if v is not None:
-                        stats.append(self._stat(layer.name, v, frozen, "bn"))
+                        stats.append(self._stat(layer, v, frozen, "bn"))
+            elif is_other_normalization(layer):
+                pass  # a preprocessing Normalization's mean/variance are no moving statistics
             elif layer is not self.model:
                 for v in _own_non_trainable(layer, children):
                     short = _var_name(v).split("/")[-1].lower()
                     if any(word in short for word in _CUSTOM_STAT) and "seed" not in short:
-                        stats.append(self._stat(layer.name, v, frozen, "custom"))
+                        stats.append(self._stat(layer, v, frozen, "custom"))
             for child in children:
                 walk(child, frozen)
 
         walk(self.model, False)
         return stats
 
-    def _stat(self, layer: str, v: Any, frozen: bool, kind: str) -> Stat:
+    def _stat(self, layer: Any, v: Any, frozen: bool, kind: str) -> Stat:
         def read() -> np.ndarray:
             return _to_numpy(v)
 
         def write(value: np.ndarray) -> None:
             v.assign(value)
 
-        return Stat(layer, _var_name(v).split("/")[-1], frozen, read, write, kind)
+        return Stat(layer.name, _var_name(v).split("/")[-1], frozen, read, write, kind, layer)
+
+    def observe(self, inputs: dict[str, np.ndarray], training: bool = False,
+                only: set | None = None) -> Observation:
+        if self._probe is None:
+            owners = list({id(s.owner): s.owner for s in self.statistics() if s.owner is not None}.values())
+            self._probe = KerasProbe(self.tf, self.model, self.specs, owners)
+        if not self._probe_failed:
+            try:
+                return self._probe.run(inputs, training, only)
+            except Exception as exc:  # noqa: BLE001 - an exotic layer the wrapping breaks: judge outputs
+                self._probe_failed = True
+                self.outputs_only_reason = f"the layers' outputs could not be traced: {describe(exc)}"
+        if training:
+            return Observation([])
+        return Observation(self.infer(inputs))
 
     # -- inference
     def _compiled(self) -> bool:
@@ -297,6 +327,7 @@ class ModuleSubject(Subject):
     """A ``tf.Module`` with ``tf.function`` signatures, or a loaded SavedModel."""
 
     kind = "module"
+    outputs_only_reason = "a SavedModel or tf.Module signature exposes no intermediate outputs"
 
     def __init__(self, module: Any, input_shapes: dict | None = None):
         tf = tensorflow()
@@ -388,6 +419,7 @@ class TF1Subject(Subject):
     """A :class:`~bnlint.audit.graphdesc.TF1Graph` run in a ``tf.compat.v1.Session``."""
 
     kind = "tf1"
+    outputs_only_reason = "a TF1 graph's statistics are measured at its inference fetches"
 
     def __init__(self, desc: Any, input_shapes: dict | None = None):
         tf = tensorflow()
