@@ -44,6 +44,8 @@ _LIBRARY_ROOTS = frozenset({"tensorflow", "keras", "tf_keras", "tf_slim"})
 PROJECT_PREFIX = "<project>."
 # How many call sites are followed into one parameter: beyond that the parameter is a general-purpose one.
 _MAX_CALL_SITES = 64
+# How many subclass overrides ``self.m()`` dispatches to; beyond that the method is a framework hook.
+_MAX_OVERRIDES = 8
 # How many modules a re-exported name is followed through (``from a import x`` where ``a`` imports it too).
 _MAX_REEXPORT_DEPTH = 12
 
@@ -301,6 +303,10 @@ class Linker:
             refs = self.functions.get(f"{subclass}.{method}")
             if refs:
                 out.append(nearest(refs, near))
+        if len(out) > _MAX_OVERRIDES:
+            # A framework hook (``train_step`` of a library's ``Model``) that every test model overrides:
+            # linking them all would make every program of the repository run every other's code.
+            return []
         return out
 
     def instance_attribute(self, class_name: str, attr: str, depth: int) -> frozenset[str]:

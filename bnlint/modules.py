@@ -16,7 +16,9 @@ Namespace folders (no ``__init__.py``) lose to an installed regular package,
 as they do in Python: a project folder named ``tensorflow`` or ``keras``
 without ``__init__.py`` never hides TensorFlow. A regular package or module
 of the project named like a library (``keras/__init__.py``, ``layers.py``)
-is the project's, as Python would import it.
+is the project's, as Python would import it, unless it is a copy of that
+library itself (the keras repository's ``keras/`` with its ``layers/``):
+then its names are the library's.
 """
 
 from __future__ import annotations
@@ -27,6 +29,10 @@ from typing import Iterable
 
 # Top-level names bnlint assumes are installed regular packages; a namespace folder never hides them.
 _INSTALLED_PACKAGES = frozenset({"tensorflow", "keras", "tf_keras", "tf_slim", "tensorflow_addons"})
+# A project folder holding one of these below a library's name is a copy of that library (the
+# keras repository's own ``keras/``), which Python imports as the library: its imports are the library's.
+_LIBRARY_SIGNATURES = {"keras": ("layers", "src", "engine"), "tf_keras": ("layers", "src"),
+                       "tensorflow": ("python", "core"), "tf_slim": ("layers", "nets")}
 # Folders that projects put on ``sys.path`` beside their top folder.
 _SOURCE_FOLDERS = ("src", "lib")
 
@@ -112,6 +118,9 @@ class ModuleMap:
     def _descend(self, root: str, parts: tuple[str, ...], relative: bool) -> ModuleTarget | None:
         """Follow ``parts`` from ``root`` through packages down to a module file."""
         top = os.path.join(root, parts[0])
+        if not relative and parts[0] in _LIBRARY_SIGNATURES and any(
+                os.path.join(top, sub) in self.folders for sub in _LIBRARY_SIGNATURES[parts[0]]):
+            return None
         regular = os.path.join(top, "__init__.py") in self.files
         if not relative and not regular and f"{top}.py" not in self.files:
             # Only a namespace folder here: it loses to an installed package of that name.

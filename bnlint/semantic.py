@@ -148,6 +148,7 @@ class FileModel:
         self._star_bindings: dict[str, list[Binding]] = {}
         self._scope_by_node: dict[int, Scope] | None = None
         self._adders: dict[str, list[CallSite]] | None = None
+        self._element_cache: dict[tuple[int, int, int | None], list[tuple[FileModel, cst.BaseExpression, Scope]]] = {}
         # Set by the project index: answers what lies in other files (``bnlint.linker``).
         self.linker = None
         # Keyed by one int packing the expression's and the scope's ids: a tuple of two ints
@@ -410,10 +411,27 @@ class FileModel:
 
     def element_expressions(self, expr: cst.BaseExpression, scope: Scope, index: int | None,
                             depth: int = 0) -> list[tuple["FileModel", cst.BaseExpression, Scope]]:
-        """The expressions a container's elements come from (the ``index``-th only, where that is known)."""
+        """The expressions a container's elements come from (the ``index``-th only, where that is known).
+
+        Memoised like ``resolve`` (a list of lists of names fans out quickly),
+        with an empty provisional answer that ends cycles (``x = x + [y]``).
+        """
         if depth > _MAX_RESOLVE_DEPTH:
             return []
-        depth += 1
+        key = (id(expr), id(scope), index)
+        cached = self._element_cache.get(key)
+        if cached is not None:
+            return cached
+        self._element_cache[key] = []
+        found = self._element_expressions(expr, scope, index, depth + 1)
+        # Each (file, expression, scope) once: many paths lead to the same element.
+        unique = list({(id(model), id(element)): (model, element, element_scope)
+                       for model, element, element_scope in found}.values())
+        self._element_cache[key] = unique
+        return unique
+
+    def _element_expressions(self, expr: cst.BaseExpression, scope: Scope, index: int | None,
+                             depth: int) -> list[tuple["FileModel", cst.BaseExpression, Scope]]:
         out: list[tuple[FileModel, cst.BaseExpression, Scope]] = []
         if isinstance(expr, (cst.List, cst.Tuple, cst.Set)):
             elements = expr.elements

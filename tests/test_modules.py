@@ -142,3 +142,14 @@ def test_files_reached_without_whole_packages_stop_at_the_package_init():
 def test_files_reached_by_an_unknown_import_are_none():
     modules = _map("/proj/train.py", "/proj/model.py")
     assert modules.files_reached("/proj/train.py", "numpy") == set()
+
+
+def test_a_copy_of_the_library_itself_is_imported_as_the_library():
+    # The keras repository: its keras/ package holds keras's own layers/, so `from keras import layers`
+    # inside it means Keras (whose batch norms the registry knows), not some project module.
+    modules = _map("/keras-repo/keras/__init__.py", "/keras-repo/keras/layers/__init__.py",
+                   "/keras-repo/keras/applications/resnet_rs.py")
+    assert modules.resolve("/keras-repo/keras/applications/resnet_rs.py", "keras.layers") is None
+    # Relative imports inside it still reach its files.
+    assert modules.resolve("/keras-repo/keras/applications/resnet_rs.py", "..layers") == \
+        ModuleTarget("/keras-repo/keras/layers/__init__.py", False, ())
