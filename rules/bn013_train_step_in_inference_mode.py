@@ -23,7 +23,8 @@ class TrainStepInInferenceMode(Rule):
     Flags a call of a Keras model or layer that holds batch normalization,
     made without a ``training`` argument inside a custom training step:
 
-    - inside a ``with tf.GradientTape() as tape:`` block whose gradients
+    - inside a ``with tf.GradientTape() as tape:`` block (or a helper method
+      that such a block or a ``train_step`` calls on ``self``) whose gradients
       (``tape.gradient(loss, X.trainable_variables)``) train that model, in a
       function that applies gradients (``optimizer.apply_gradients`` or
       ``minimize``);
@@ -36,9 +37,11 @@ class TrainStepInInferenceMode(Rule):
     ``tf.keras.applications`` network listed in bnlint's registry as built
     with batch norm (ResNet, MobileNet, EfficientNet, ...) and trained from
     scratch (``weights=None``). Pretrained networks are left alone: the Keras
-    fine-tuning guide keeps their batch norms in inference mode. Also left
-    alone: objects
-    of unknown type (parameters, loaded models), calls passing ``training``
+    fine-tuning guide keeps their batch norms in inference mode. A parameter
+    holds what the project's callers pass for it (``Trainer(make_backbone())``
+    for ``__init__(self, backbone)``). Also left alone: objects of unknown
+    type (a parameter no linted caller passes a model to, loaded models),
+    calls passing ``training``
     (any value: the author decided) or a second positional argument, frozen
     models (``model.trainable = False``), models the step does not train (a
     distillation teacher), tapes that only differentiate with respect to
@@ -93,6 +96,26 @@ class TrainStepInInferenceMode(Rule):
     PROJECT_WIDE = True
 
     VALID = [
+        # The helper method the training step calls passes the flag on.
+        Valid(
+            """
+import tensorflow as tf
+class Trainer(tf.keras.Model):
+    def __init__(self, network):
+        super().__init__()
+        self.network = network
+    def train_step(self, data):
+        with tf.GradientTape() as tape:
+            loss = self._loss(data, training=True)
+        grads = tape.gradient(loss, self.network.trainable_weights)
+        self.optimizer.apply_gradients(zip(grads, self.network.trainable_weights))
+        return {"loss": loss}
+    def _loss(self, data, training):
+        return tf.reduce_mean(self.network(data, training=training))
+net = tf.keras.Sequential([tf.keras.layers.Dense(8), tf.keras.layers.BatchNormalization()])
+trainer = Trainer(net)
+"""
+        ),
         Valid(
             """
 import tensorflow as tf
@@ -164,7 +187,7 @@ def fine_tune_step(images, labels):
     optimizer.apply_gradients(zip(grads, model.trainable_variables))
 """
         ),
-        # Unknown model type: a parameter.
+        # Unknown model type: a parameter no linted code passes a model to.
         Valid(
             """
 import tensorflow as tf
@@ -192,6 +215,43 @@ def train_step(images, labels):
         ),
     ]
     INVALID = [
+        # The model call sits in a helper method the training step calls on ``self``.
+        Invalid(
+            """
+import tensorflow as tf
+class Trainer(tf.keras.Model):
+    def __init__(self, network):
+        super().__init__()
+        self.network = network
+    def train_step(self, data):
+        with tf.GradientTape() as tape:
+            loss = self._loss(data)
+        grads = tape.gradient(loss, self.network.trainable_weights)
+        self.optimizer.apply_gradients(zip(grads, self.network.trainable_weights))
+        return {"loss": loss}
+    def _loss(self, data):
+        return tf.reduce_mean(self.network(data))  # error: [BN013]
+net = tf.keras.Sequential([tf.keras.layers.Dense(8), tf.keras.layers.BatchNormalization()])
+trainer = Trainer(net)
+""",
+            expected_replacement="""
+import tensorflow as tf
+class Trainer(tf.keras.Model):
+    def __init__(self, network):
+        super().__init__()
+        self.network = network
+    def train_step(self, data):
+        with tf.GradientTape() as tape:
+            loss = self._loss(data)
+        grads = tape.gradient(loss, self.network.trainable_weights)
+        self.optimizer.apply_gradients(zip(grads, self.network.trainable_weights))
+        return {"loss": loss}
+    def _loss(self, data):
+        return tf.reduce_mean(self.network(data, training=True))  # error: [BN013]
+net = tf.keras.Sequential([tf.keras.layers.Dense(8), tf.keras.layers.BatchNormalization()])
+trainer = Trainer(net)
+""",
+        ),
         Invalid(
             """
 import tensorflow as tf
@@ -420,9 +480,11 @@ def _fix(call: cst.Call) -> FixSpec | None:
     return FixSpec(node=call, replacement=fixed, message="Pass `training=True`", applicability="unsafe")
 
 
-def _training_step(ctx: FileContext, site: CallSite) -> tuple[Callable[[], str], set[str]] | None:
+def _training_step(ctx: FileContext, site: CallSite, _depth: int = 0) -> tuple[Callable[[], str], set[str]] | None:
     """How to name the training step the call runs in, and the objects whose variables that step trains.
 
+    A call in a helper method (``self._compute_loss(data)``) that the training
+    step calls on ``self`` runs in that step too, with the same ``self``.
     The name is built only for a finding: it needs line numbers, and computing a
     file's positions cost more than the rest of the rule on the wheel corpus.
     """
@@ -439,6 +501,14 @@ def _training_step(ctx: FileContext, site: CallSite) -> tuple[Callable[[], str],
         return (lambda: method), roots | {_SELF_ONLY}
     tapes = _tape_names(file, site)
     if not tapes:
+        if function is not None and function.class_qualname and _depth < 3:
+            for caller in ctx.project.callers(file.function_unit(function)):
+                func = caller.site.node.func
+                if caller.file is file and isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) \
+                        and func.value.value == "self" and file.enclosing_function(caller.site.scope) is not function:
+                    outer = _training_step(ctx, caller.site, _depth + 1)
+                    if outer is not None:
+                        return outer
         return None
     if not any(_applies_gradients(other) for other in siblings):
         return None
