@@ -311,6 +311,8 @@ REUSE_VARIABLES_METHOD = "reuse_variables"
 EMA_DECAY = Param("decay", 0)
 # ``functools.partial(BatchNormalization, momentum=...)`` binds a batch norm's keywords.
 PARTIAL_NAMES = frozenset({"functools.partial"})
+# Adding an op to a graph collection (a batch-norm subclass putting its updates into UPDATE_OPS).
+ADD_TO_COLLECTION_NAMES = frozenset({"tensorflow.add_to_collection", "tensorflow.add_to_collections"})
 
 # --- Stateless batch norms: where the affine parameters go (BN010) ---------------------------
 

@@ -101,6 +101,37 @@ class UnhookedUpdateOps(Rule):
     PROJECT_WIDE = True
 
     VALID = [
+        # A partial of a partial: the inner one runs the updates in place (updates_collections=None).
+        Valid(
+            """
+from functools import partial
+import tensorflow.compat.v1 as tf
+import tf_slim as slim
+batch_norm = partial(slim.batch_norm, decay=0.9, updates_collections=None)
+def generator(z, training=True):
+    bn = partial(batch_norm, is_training=training)
+    return slim.conv2d_transpose(z, 64, 4, normalizer_fn=bn)
+loss = tf.reduce_mean(generator(z))
+train_op = tf.train.AdamOptimizer(2e-4).minimize(loss)
+"""
+        ),
+        # A Keras batch-norm subclass that puts its own updates into UPDATE_OPS: the usual hook runs them.
+        Valid(
+            """
+import tensorflow.compat.v1 as tf
+class CollectedBatchNorm(tf.keras.layers.BatchNormalization):
+    def call(self, inputs, training=None):
+        outputs = super().call(inputs, training)
+        for update in self.updates:
+            tf.add_to_collection(tf.GraphKeys.UPDATE_OPS, update)
+        return outputs
+def model_fn(features, labels, mode):
+    h = CollectedBatchNorm()(tf.layers.conv2d(features, 8, 3), training=True)
+    loss = tf.reduce_mean(h)
+    with tf.control_dependencies(tf.get_collection(tf.GraphKeys.UPDATE_OPS)):
+        return tf.train.AdamOptimizer(1e-3).minimize(loss)
+"""
+        ),
         # The op that runs is a no_op built under control_dependencies on both the
         # minimize op and the updates (any nesting order): it groups them.
         Valid(
@@ -524,7 +555,7 @@ def _needs_hook(bn: BatchNormSite) -> bool:
 
 def _accepted_kinds(bn: BatchNormSite) -> frozenset[str]:
     if bn.api.updates == "layer_updates":
-        return frozenset({LAYER_UPDATES})
+        return frozenset({LAYER_UPDATES, COLLECTION}) if bn.joins_update_ops else frozenset({LAYER_UPDATES})
     if bn.api.kind == "layer":  # tf.layers.BatchNormalization objects: collection or layer.updates
         return frozenset({COLLECTION, LAYER_UPDATES})
     return frozenset({COLLECTION})

@@ -30,6 +30,8 @@ class _Momentum:
     scope: Scope
     keyword: str
     owner: str
+    # An ``ExponentialMovingAverage``'s decay rather than a batch norm's momentum.
+    ema: bool = False
 
 
 class TorchStyleMomentum(Rule):
@@ -39,7 +41,9 @@ class TorchStyleMomentum(Rule):
     Flags the ``momentum`` (or ``decay``) of a TensorFlow or Keras batch norm
     (a project subclass of one included), and the ``decay`` of a
     ``tf.train.ExponentialMovingAverage``, when it is a constant of 0.5 or less;
-    0 is the worst case (the moving statistics are the last batch's). It checks
+    0 is the worst case for a batch norm (the moving statistics are the last
+    batch's; an average with decay 0 is the idiom for restoring averaged
+    variables by name and is not flagged). It checks
     the batch-norm call or constructor itself, ``functools.partial`` over one,
     slim's ``arg_scope`` defaults for ``batch_norm`` and ``normalizer_params``
     dictionaries given with ``normalizer_fn=slim.batch_norm``. Constants
@@ -91,6 +95,14 @@ class TorchStyleMomentum(Rule):
     TOKENS = tokens.BATCH_NORM + ("momentum", "decay")
 
     VALID = [
+        # Decay 0 only maps the averaged variables' names for restoring them at inference.
+        Valid(
+            """
+import tensorflow.compat.v1 as tf
+ema = tf.train.ExponentialMovingAverage(decay=0.0)
+saver = tf.train.Saver(ema.variables_to_restore())
+"""
+        ),
         Valid(
             """
 import tensorflow as tf
@@ -286,7 +298,7 @@ def _momenta(file: FileModel, site: CallSite) -> Iterator[_Momentum]:
         if name in registry.EMA_CLASS_NAMES:
             arg = call_argument(site.node, registry.EMA_DECAY.name, registry.EMA_DECAY.position)
             if arg is not None:
-                yield _Momentum(arg.value, site.scope, registry.EMA_DECAY.name, code)
+                yield _Momentum(arg.value, site.scope, registry.EMA_DECAY.name, code, ema=True)
             return
     if names & registry.PARTIAL_NAMES and site.node.args:
         for api, owner in _batch_norms(file, site.node.args[0].value, site.scope):
@@ -345,6 +357,9 @@ def _dict_items(file: FileModel, expr: cst.BaseExpression, scope: Scope) -> list
 
 def _report(file: FileModel, momentum: _Momentum, value: object, node: cst.BaseExpression) -> Report | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= _THRESHOLD:
+        return None
+    if value == 0 and momentum.ema:
+        # ``ExponentialMovingAverage(0.0).variables_to_restore()`` only maps the averages' names for restoring.
         return None
     if node is momentum.value:
         written = file.code(momentum.value)

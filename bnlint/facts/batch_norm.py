@@ -35,6 +35,8 @@ class BatchNormSite:
     training: list[Value | None]
     updates_collections: list[Value | None]
     via_normalizer_fn: bool
+    # A project subclass that puts its own updates into UPDATE_OPS (``tf.add_to_collection`` in its ``call``).
+    joins_update_ops: bool = False
 
     @property
     def unit(self) -> str:
@@ -143,12 +145,15 @@ def classify(file: FileModel, site: CallSite, project: ProjectIndex) -> BatchNor
     for name in names:
         api = batch_norm_api_for(file, name)
         if api is not None and api.kind == "function":
-            return _function_site(file, site, api, project, extra=_partial_keywords(file, site) or None,
+            return _function_site(file, site, api, project,
+                                  extra=_partial_keywords(file, site.node.func, site.scope) or None,
                                   via_normalizer_fn=False)
         if name.endswith(INSTANCE):
             api = batch_norm_api_for(file, name[: -len(INSTANCE)])
             if api is not None and api.kind == "layer":
-                return _layer_site(file, site, api)
+                found = _layer_site(file, site, api)
+                found.joins_update_ops = _class_joins_update_ops(file, name[: -len(INSTANCE)])
+                return found
     return _normalizer_site(file, site, names, project)
 
 
@@ -170,23 +175,54 @@ def _function_site(file: FileModel, site: CallSite, api: BatchNormApi, project: 
     return BatchNormSite(file, site, api, None, training, updates, via_normalizer_fn=via_normalizer_fn)
 
 
-def _partial_keywords(file: FileModel, site: CallSite) -> dict[str, Value]:
-    """Keywords bound by ``functools.partial`` when the callee is a partial of a batch-norm function.
+def _class_joins_update_ops(file: FileModel, class_name: str) -> bool:
+    """A project class (or project base) whose methods add ops to the UPDATE_OPS collection.
 
-    ``bn = functools.partial(tf.layers.batch_normalization, training=is_training)``
-    then ``bn(x)``: the call's own arguments come first, the partial's fill the rest.
+    Some TF1-compatible Keras batch-norm subclasses do ``for u in self.updates:
+    tf.add_to_collection(tf.GraphKeys.UPDATE_OPS, u)`` so that the usual hook runs them.
     """
-    func = site.node.func
-    if not isinstance(func, cst.Name):
+    linker = file.linker
+    if linker is None or class_name not in linker.classes:
+        return False
+    for ancestor in linker.mro(class_name, file):
+        found = linker.class_named(ancestor, file)
+        if found is None:
+            continue
+        model, qualname = found
+        prefix = qualname + "."
+        for method_name, info in model.functions.items():
+            if not method_name.startswith(prefix):
+                continue
+            for site in info.calls:
+                if not model.call_names(site) & registry.ADD_TO_COLLECTION_NAMES or not site.node.args:
+                    continue
+                first = site.node.args[0].value
+                if model.resolve(first, site.scope) & registry.UPDATE_OPS_NAMES or \
+                        literal(first) == registry.UPDATE_OPS_STRING:
+                    return True
+    return False
+
+
+def _partial_keywords(file: FileModel, expr: cst.BaseExpression, scope, _depth: int = 0) -> dict[str, Value]:
+    """Keywords bound by ``functools.partial`` when ``expr`` names a partial of a batch-norm function.
+
+    ``batch_norm = partial(slim.batch_norm, updates_collections=None)`` then
+    ``bn = partial(batch_norm, is_training=training)``: ``bn`` binds both (the
+    outer partial wins). A call's own arguments come before all of them.
+    """
+    if not isinstance(expr, cst.Name) or _depth > 4:
         return {}
-    bindings = file.lookup(func.value, site.scope)
+    bindings = file.lookup(expr.value, scope)
     if len(bindings) != 1 or bindings[0].kind != "assign" or bindings[0].unpack:
         return {}
     value = bindings[0].value
-    if not isinstance(value, cst.Call) or not file.resolve(value.func, bindings[0].scope) & registry.PARTIAL_NAMES:
+    if not isinstance(value, cst.Call) or not value.args or \
+            not file.resolve(value.func, bindings[0].scope) & registry.PARTIAL_NAMES:
         return {}
-    return {arg.keyword.value: Value(arg.value, file, bindings[0].scope) for arg in value.args[1:]
-            if arg.keyword is not None}
+    keywords = _partial_keywords(file, value.args[0].value, bindings[0].scope, _depth + 1)
+    keywords.update({arg.keyword.value: Value(arg.value, file, bindings[0].scope) for arg in value.args[1:]
+                     if arg.keyword is not None})
+    return keywords
 
 
 def _layer_site(file: FileModel, site: CallSite, api: BatchNormApi) -> BatchNormSite:
@@ -233,7 +269,8 @@ def _normalizer_site(file: FileModel, site: CallSite, names: frozenset[str],
         for name in fn.file.resolve(fn.expr, fn.scope):
             api = registry.batch_norm_api(name)
             if api is not None and api.kind == "function":
-                extra = _dict_values(params) if params is not None else {}
+                extra = _partial_keywords(fn.file, fn.expr, fn.scope)
+                extra.update(_dict_values(params) if params is not None else {})
                 return _function_site(file, site, api, project, extra=extra)
     return None
 
