@@ -74,13 +74,16 @@ def token_pattern(rules: Sequence[type[Rule]]) -> re.Pattern[str] | None:
 
 def lint_files(files: Sequence[Path], rules: Sequence[type[Rule]],
                sources: Mapping[Path, SourceFile] | None = None,
-               progress: Callable[[int], None] | None = None) -> LintResult:
+               progress: Callable[[int], None] | None = None,
+               analysed: set[str] | None = None) -> LintResult:
     """Lint ``files`` with ``rules``; BN000 findings report files that cannot be read or parsed.
 
     ``sources`` gives the text to lint for some files instead of reading them
-    (``--fix`` re-lints its edits before writing anything).
+    (``--fix`` re-lints its edits before writing anything). ``analysed`` names
+    the files worth parsing when the caller already knows them (``--jobs``
+    decided it over all files); by default the engine works it out.
     """
-    return run_with_big_stack(lambda: _lint(files, rules, sources or {}, progress))
+    return run_with_big_stack(lambda: _lint(files, rules, sources or {}, progress, analysed))
 
 
 @contextmanager
@@ -104,7 +107,7 @@ def _collector_paused() -> Iterator[None]:
 
 
 def _lint(files: Sequence[Path], rules: Sequence[type[Rule]], sources: Mapping[Path, SourceFile],
-          progress: Callable[[int], None] | None = None) -> LintResult:
+          progress: Callable[[int], None] | None = None, known_analysed: set[str] | None = None) -> LintResult:
     result = LintResult()
     rules_by_code = {rule.CODE: rule for rule in rules}
     parse_error_rule = rules_by_code.get(PARSE_ERROR_CODE)
@@ -113,7 +116,7 @@ def _lint(files: Sequence[Path], rules: Sequence[type[Rule]], sources: Mapping[P
 
     parsed: list[_Parsed] = []
     with _collector_paused():
-        _read_and_parse(files, sources, result, parse_error_rule, tokens, parsed, progress)
+        _read_and_parse(files, sources, result, parse_error_rule, tokens, parsed, progress, known_analysed)
     # The trees live until the run ends: move them out of the collector's sight for the rules' phase.
     gc.freeze()
     try:
@@ -126,7 +129,8 @@ def _lint(files: Sequence[Path], rules: Sequence[type[Rule]], sources: Mapping[P
 
 def _read_and_parse(files: Sequence[Path], sources: Mapping[Path, SourceFile], result: LintResult,
                     parse_error_rule: type[Rule] | None, tokens: list[str] | None,
-                    parsed: list[_Parsed], progress: Callable[[int], None] | None) -> None:
+                    parsed: list[_Parsed], progress: Callable[[int], None] | None,
+                    known_analysed: set[str] | None = None) -> None:
     readable: list[tuple[Path, SourceFile, NoqaMap, frozenset[str] | None]] = []
     for path in files:
         result.files_checked += 1
@@ -144,7 +148,7 @@ def _read_and_parse(files: Sequence[Path], sources: Mapping[Path, SourceFile], r
         # cost five times as much on the corpus of benchmarks/lint_speed.py.
         present = frozenset(token for token in tokens if token in source.text) if tokens is not None else None
         readable.append((path, source, noqa, present))
-    wanted = _linked_or_holding_tokens(readable)
+    wanted = _linked_or_holding_tokens(readable) if known_analysed is None else known_analysed
     for path, source, noqa, present in readable:
         if str(path) not in wanted:
             continue

@@ -151,9 +151,14 @@ def analysed(inputs: Mapping[str, GraphInputs]) -> set[str]:
 
 def import_graph(inputs: Mapping[str, GraphInputs]) -> dict[str, set[str]]:
     """The import graph among the files that are analysed; every other file stands alone."""
+    return graph_and_analysed(inputs)[0]
+
+
+def graph_and_analysed(inputs: Mapping[str, GraphInputs]) -> tuple[dict[str, set[str]], set[str]]:
+    """``import_graph`` and ``analysed`` of the same files, computed together."""
     graph = import_edges(inputs)
     keep = analysed(inputs)
-    return {name: (edges & keep if name in keep else set()) for name, edges in graph.items()}
+    return {name: (edges & keep if name in keep else set()) for name, edges in graph.items()}, keep
 
 
 def connected(graph: Mapping[str, set[str]], seeds: Iterable[str]) -> set[str]:

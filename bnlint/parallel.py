@@ -15,7 +15,7 @@ from typing import Callable, Mapping, Sequence
 
 from bnlint.engine import PARSE_ERROR_CODE, LintResult, lint_files, token_pattern
 from bnlint.findings import Finding
-from bnlint.import_graph import GraphInputs, components, graph_inputs, import_graph
+from bnlint.import_graph import GraphInputs, components, graph_and_analysed, graph_inputs
 from bnlint.rule import Rule
 
 # Below this many files, starting workers costs more than it saves.
@@ -53,12 +53,14 @@ def lint_parallel(files: Sequence[Path], rules: Sequence[type[Rule]], jobs: int,
             data = b""
         inputs[name] = graph_inputs(path, data.decode("utf-8", "replace"), relevant)
         sizes[name] = len(data)
-    groups = components(import_graph(inputs))
+    graph, keep = graph_and_analysed(inputs)
+    groups = components(graph)
     batches = _balance(groups, sizes, jobs * 4)
     codes = [rule.CODE for rule in rules]
     result = LintResult()
     with ProcessPoolExecutor(max_workers=jobs) as pool:
-        for findings, checked, parsed, errors, python2 in pool.map(_lint_batch, [(batch, codes) for batch in batches]):
+        jobs_args = [(batch, codes, sorted(keep.intersection(batch))) for batch in batches]
+        for findings, checked, parsed, errors, python2 in pool.map(_lint_batch, jobs_args):
             result.findings.extend(findings)
             result.errors.extend(errors)
             result.python2.extend(python2)
@@ -82,10 +84,10 @@ def _balance(groups: list[set[str]], sizes: dict[str, int], count: int) -> list[
     return [batch for batch in batches if batch]
 
 
-def _lint_batch(job: tuple[list[str], list[str]]) -> tuple[list[Finding], int, int, list[str], list[str]]:
-    names, codes = job
+def _lint_batch(job: tuple[list[str], list[str], list[str]]) -> tuple[list[Finding], int, int, list[str], list[str]]:
+    names, codes, analysed = job
     from bnlint.rule_loader import load_rules
 
     available = load_rules()
-    result = lint_files([Path(name) for name in names], [available[code] for code in codes])
+    result = lint_files([Path(name) for name in names], [available[code] for code in codes], analysed=set(analysed))
     return result.findings, result.files_checked, result.files_parsed, result.errors, result.python2
