@@ -42,6 +42,8 @@ _ADDING_METHODS = frozenset({"append", "insert", "add"})
 
 # How deep resolution follows assignments (``a = b``; ``b = c``; ...).
 _MAX_RESOLVE_DEPTH = 12
+# Bindings resolved at most this deep are memoised (deeper answers may be cut short by the bound).
+_CACHED_BINDING_DEPTH = 3
 INSTANCE = "()"
 
 
@@ -148,6 +150,7 @@ class FileModel:
         self._star_bindings: dict[str, list[Binding]] = {}
         self._scope_by_node: dict[int, Scope] | None = None
         self._adders: dict[str, list[CallSite]] | None = None
+        self._binding_cache: dict[int, tuple[Binding, frozenset[str]]] = {}
         self._element_cache: dict[tuple[int, int, int | None], list[tuple[FileModel, cst.BaseExpression, Scope]]] = {}
         # Set by the project index: answers what lies in other files (``bnlint.linker``).
         self.linker = None
@@ -345,6 +348,20 @@ class FileModel:
         return self._resolve_binding(binding, depth)
 
     def _resolve_binding(self, binding: Binding, depth: int) -> frozenset[str]:
+        if binding.kind not in ("param", "loop", "import") or depth > _CACHED_BINDING_DEPTH:
+            # Deep in a chain an answer may be cut short by the depth bound: do not keep it.
+            return self._resolve_binding_uncached(binding, depth)
+        # Every use of a parameter, loop variable or import asks the same question: answer it once.
+        # The binding is kept with its answer, so its id cannot be reused while the entry lives.
+        cached = self._binding_cache.get(id(binding))
+        if cached is not None:
+            return cached[1]
+        self._binding_cache[id(binding)] = (binding, frozenset())
+        result = self._resolve_binding_uncached(binding, depth)
+        self._binding_cache[id(binding)] = (binding, result)
+        return result
+
+    def _resolve_binding_uncached(self, binding: Binding, depth: int) -> frozenset[str]:
         if binding.kind == "import":
             if self.linker is not None:
                 linked = self.linker.import_names(self, binding.imported or "", depth)
