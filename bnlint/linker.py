@@ -471,7 +471,3 @@ class Linker:
             if arg is not None:
                 out.append((caller, arg.value, site.scope))
         return out
-
-
-def is_namespace_name(name: str) -> bool:
-    return name.startswith(NAMESPACE_PREFIX)
