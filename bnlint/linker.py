@@ -44,6 +44,8 @@ _LIBRARY_ROOTS = frozenset({"tensorflow", "keras", "tf_keras", "tf_slim"})
 PROJECT_PREFIX = "<project>."
 # How many call sites are followed into one parameter: beyond that the parameter is a general-purpose one.
 _MAX_CALL_SITES = 64
+# Callers found this shallow in a resolution chain are memoised (deeper, the depth bound may cut them short).
+_CACHED_CALLERS_DEPTH = 3
 # How many subclass overrides ``self.m()`` dispatches to; beyond that the method is a framework hook.
 _MAX_OVERRIDES = 8
 # How many modules a re-exported name is followed through (``from a import x`` where ``a`` imports it too).
@@ -122,6 +124,8 @@ class Linker:
         self._function_cache: dict[tuple[str, int], FunctionRef | None] = {}
         self._mro_cache: dict[tuple[str, int], list[str]] = {}
         self._subclasses: dict[str, list[str]] | None = None
+        # id(function) -> (function, its callers); the function is kept so its id stays its own.
+        self._callers_cache: dict[int, tuple[FunctionInfo, list[tuple[FileModel, CallSite, int]]]] = {}
 
     # --- modules ------------------------------------------------------------------------
 
@@ -397,6 +401,17 @@ class Linker:
 
     def callers_of(self, model: "FileModel", info: "FunctionInfo",
                    depth: int = 0) -> list[tuple["FileModel", "CallSite", int]]:
+        """Call sites that run a function (memoised: each of its parameters asks), see ``_callers_of``."""
+        cached = self._callers_cache.get(id(info))
+        if cached is not None:
+            return cached[1]
+        found = self._callers_of(model, info, depth)
+        if depth <= _CACHED_CALLERS_DEPTH:
+            self._callers_cache[id(info)] = (info, found)
+        return found
+
+    def _callers_of(self, model: "FileModel", info: "FunctionInfo",
+                    depth: int = 0) -> list[tuple["FileModel", "CallSite", int]]:
         """Call sites that run a function, each with how many leading parameters the call does not pass.
 
         A method called on an instance does not pass ``self``; a class called
