@@ -86,7 +86,7 @@ def imports_of(text: str) -> list[str]:
     return sorted(name for name in names if name.strip("."))
 
 
-def import_edges(inputs: Mapping[str, GraphInputs]) -> dict[str, set[str]]:
+def import_edges(inputs: Mapping[str, GraphInputs], modules: ModuleMap | None = None) -> dict[str, set[str]]:
     """Undirected edges between files (keys of ``inputs``) where one may reach the other by name.
 
     Importing a package counts as importing every module in it (``import pkg``
@@ -94,16 +94,20 @@ def import_edges(inputs: Mapping[str, GraphInputs]) -> dict[str, set[str]]:
     way count too: an over-approximation, for grouping files.
     """
     graph: dict[str, set[str]] = {name: set() for name in inputs}
-    for name, targets in _imported(inputs, whole_packages=True).items():
+    for name, targets in _imported(inputs, True, modules).items():
         for other in targets:
             graph[name].add(other)
             graph[other].add(name)
     return graph
 
 
-def _imported(inputs: Mapping[str, GraphInputs], whole_packages: bool) -> dict[str, set[str]]:
-    """For each file, the files its imports reach (``ModuleMap.files_reached``)."""
-    modules = ModuleMap(inputs)
+def _imported(inputs: Mapping[str, GraphInputs], whole_packages: bool,
+              modules: ModuleMap | None = None) -> dict[str, set[str]]:
+    """For each file, the files its imports reach (``ModuleMap.files_reached``).
+
+    ``modules`` is the files' map when the caller has one: its resolutions are memoised.
+    """
+    modules = ModuleMap(inputs) if modules is None else modules
     canonical_path = {name: os.path.abspath(name) for name in inputs}
     by_path = {path: name for name, path in canonical_path.items()}
     out: dict[str, set[str]] = {}
@@ -118,7 +122,7 @@ def _imported(inputs: Mapping[str, GraphInputs], whole_packages: bool) -> dict[s
     return out
 
 
-def analysed(inputs: Mapping[str, GraphInputs]) -> set[str]:
+def analysed(inputs: Mapping[str, GraphInputs], modules: ModuleMap | None = None) -> set[str]:
     """Files worth parsing: those holding tokens, and those linked to one by imports through token-less files.
 
     A token-less file is linked when it imports a token file, directly or
@@ -130,7 +134,7 @@ def analysed(inputs: Mapping[str, GraphInputs]) -> set[str]:
     seeds = {name for name, entry in inputs.items() if entry.holds_tokens}
     if len(seeds) == len(inputs):
         return set(seeds)
-    imports = _imported(inputs, whole_packages=False)
+    imports = _imported(inputs, False, modules)
     importers: dict[str, set[str]] = {}
     for name, targets in imports.items():
         for target in targets:
@@ -155,9 +159,10 @@ def import_graph(inputs: Mapping[str, GraphInputs]) -> dict[str, set[str]]:
 
 
 def graph_and_analysed(inputs: Mapping[str, GraphInputs]) -> tuple[dict[str, set[str]], set[str]]:
-    """``import_graph`` and ``analysed`` of the same files, computed together."""
-    graph = import_edges(inputs)
-    keep = analysed(inputs)
+    """``import_graph`` and ``analysed`` of the same files, resolving each import once."""
+    modules = ModuleMap(inputs)
+    graph = import_edges(inputs, modules)
+    keep = analysed(inputs, modules)
     return {name: (edges & keep if name in keep else set()) for name, edges in graph.items()}, keep
 
 
