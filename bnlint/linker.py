@@ -25,7 +25,7 @@ import os
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterable, TypeVar
+from typing import TYPE_CHECKING, Callable, Iterable, NamedTuple, TypeVar
 
 import libcst as cst
 
@@ -444,12 +444,14 @@ class Linker:
                 return True
         return False
 
+    def called_function(self, name: str, near: "FileModel | None" = None) -> FunctionRef | None:
+        """The project function (not a class: calling one builds an instance) a callee name denotes."""
+        plain = name.replace(INSTANCE, "")
+        return None if plain in self.classes else self.function_named(plain, near=near)
+
     def call_results(self, model: "FileModel", name: str, depth: int) -> frozenset[str]:
         """What calling a project function (not a class) gives: its return values."""
-        plain = name.replace(INSTANCE, "")
-        if plain in self.classes:
-            return frozenset()
-        found = self.function_named(plain, near=model)
+        found = self.called_function(name, model)
         if found is None:
             return frozenset()
         return self.return_values(found.file, found.info, depth)
@@ -468,21 +470,41 @@ class Linker:
         Each comes with the file and scope it is evaluated in. A ``*args`` or
         ``**kwargs`` parameter, and call sites that unpack arguments, give nothing.
         """
-        from bnlint.semantic import call_argument, has_star_args
-
-        function = binding.scope.function
-        if function is None or binding.param_index is None:
-            return []
         out: list[tuple[FileModel, cst.BaseExpression, Scope]] = []
         if binding.value is not None:
             out.append((model, binding.value, binding.scope.parent or model.module_scope))
-        if function.params[binding.param_index].star:
-            return out
-        for caller, site, offset in self.callers_of(model, function, depth):
+        found = self.passed_arguments(model, binding, depth)
+        if found is not None:
+            out.extend(found.passed)
+        return out
+
+    def passed_arguments(self, model: "FileModel", binding: "Binding", depth: int = 0) -> "PassedArguments | None":
+        """What the project's call sites pass for a parameter; None for ``*args``/``**kwargs`` or a non-parameter."""
+        from bnlint.semantic import call_argument, has_star_args
+
+        function = binding.scope.function
+        if function is None or binding.param_index is None or function.params[binding.param_index].star:
+            return None
+        callers = self.callers_of(model, function, depth)
+        passed: list[tuple[FileModel, cst.BaseExpression, Scope]] = []
+        omitted = unpacked = False
+        for caller, site, offset in callers:
             if has_star_args(site.node):
+                unpacked = True
                 continue
             position = binding.param_index - offset
             arg = call_argument(site.node, binding.name, position if position >= 0 else None)
-            if arg is not None:
-                out.append((caller, arg.value, site.scope))
-        return out
+            if arg is None:
+                omitted = True
+            else:
+                passed.append((caller, arg.value, site.scope))
+        return PassedArguments(passed, omitted, unpacked, len(callers))
+
+
+class PassedArguments(NamedTuple):
+    """A parameter's arguments at the project's call sites of its function."""
+
+    passed: list[tuple["FileModel", cst.BaseExpression, "Scope"]]
+    omitted: bool  # some call leaves it out: the default applies there
+    unpacked: bool  # some call passes ``*args``/``**kwargs``: what it passes is unknown
+    calls: int

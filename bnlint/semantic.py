@@ -506,8 +506,8 @@ class FileModel:
         if self.linker is None:
             return out
         for name in self.resolve(func, scope, depth):
-            found = self.linker.function_named(name.replace(INSTANCE, ""), near=self)
-            if found is None or name.replace(INSTANCE, "") in self.linker.classes:
+            found = self.linker.called_function(name, self)
+            if found is None:
                 continue
             for ret in found.info.returns:
                 if ret.value is not None:

@@ -106,29 +106,18 @@ def constant_origins(value: Value, _depth: int = 0) -> list[tuple[object, Value]
         # A named constant is written where it is used: the name may serve elsewhere too.
         assigned = constant_origins(Value(binding.value, value.file, binding.scope), _depth + 1)
         return None if assigned is None else [(result, value) for result, _where in assigned]
-    if binding.kind != "param" or binding.param_index is None or value.file.linker is None:
+    if binding.kind != "param" or value.file.linker is None:
         return None
-    function = binding.scope.function
-    if function is None or function.params[binding.param_index].star:
-        return None
-    callers = value.file.linker.callers_of(value.file, function)
-    if len(callers) >= _MAX_CALLERS:
+    arguments = value.file.linker.passed_arguments(value.file, binding)
+    if arguments is None or arguments.unpacked or arguments.calls >= _MAX_CALLERS:
         return None
     out: list[tuple[object, Value]] = []
-    uses_default = not callers
-    for caller, site, offset in callers:
-        if has_star_args(site.node):
-            return None
-        position = binding.param_index - offset
-        arg = call_argument(site.node, binding.name, position if position >= 0 else None)
-        if arg is None:
-            uses_default = True
-            continue
-        passed = constant_origins(Value(arg.value, caller, site.scope), _depth + 1)
+    for caller, expr, scope in arguments.passed:
+        passed = constant_origins(Value(expr, caller, scope), _depth + 1)
         if passed is None:
             return None
         out.extend(passed)
-    if uses_default:
+    if arguments.omitted or not arguments.calls:
         if binding.value is None:
             return None
         default = constant_origins(Value(binding.value, value.file, binding.scope.parent or value.file.module_scope),
