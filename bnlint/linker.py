@@ -247,14 +247,7 @@ class Linker:
 
     def bases(self, model: "FileModel", qualname: str) -> list[str]:
         """Resolved names of a project class's bases, in order."""
-        scope = model.class_scopes.get(qualname)
-        parent = scope.parent if scope is not None else model.module_scope
-        out: list[str] = []
-        for arg in model.class_bases.get(qualname, []):
-            if arg.keyword is not None:
-                continue
-            out.extend(sorted(model.resolve(arg.value, parent or model.module_scope)))
-        return out
+        return model.base_names(qualname)
 
     def mro(self, full_name: str, near: "FileModel | None" = None) -> list[str]:
         """A project class and its ancestors by name, nearest first (library classes end the walk)."""

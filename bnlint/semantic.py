@@ -322,13 +322,17 @@ class FileModel:
         function = self.enclosing_function(scope)
         if function is None or function.class_qualname is None:
             return frozenset()
-        class_scope = self.class_scopes.get(function.class_qualname)
+        return frozenset(name + INSTANCE for name in self.base_names(function.class_qualname, depth))
+
+    def base_names(self, class_qualname: str, depth: int = 0) -> list[str]:
+        """Resolved names of a class's positional bases, in order (``metaclass=`` and such left out)."""
+        class_scope = self.class_scopes.get(class_qualname)
         parent = class_scope.parent if class_scope is not None and class_scope.parent else self.module_scope
-        out: set[str] = set()
-        for arg in self.class_bases.get(function.class_qualname, []):
+        out: list[str] = []
+        for arg in self.class_bases.get(class_qualname, []):
             if arg.keyword is None:
-                out |= {name + INSTANCE for name in self.resolve(arg.value, parent, depth)}
-        return frozenset(out)
+                out.extend(sorted(self.resolve(arg.value, parent, depth)))
+        return out
 
     def _imported_module(self, arg: cst.BaseExpression, scope: Scope) -> frozenset[str]:
         """``importlib.import_module(name)``: that module; any module of a package for ``"pkg." + computed``."""
