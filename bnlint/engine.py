@@ -87,21 +87,25 @@ def lint_files(files: Sequence[Path], rules: Sequence[type[Rule]],
 
 
 @contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Keep Python's cycle collector from rescanning the syntax trees while they are built and read.
+def _trees_out_of_collector() -> Iterator[None]:
+    """Keep Python's cycle collector from scanning the syntax trees, from parsing until the run ends.
 
     Parsing allocates millions of long-lived nodes, and every full collection
     walks all of them again: on 500 tf-models files, parsing and modelling took
-    7.7 s with the collector running and 5.1 s without. Nothing is lost by
-    pausing it: the trees stay alive until the run ends anyway. Afterwards they
-    are frozen (never scanned again) and the collector runs as usual for what
-    the rules allocate.
+    7.7 s with the collector running and 5.1 s without. So the collector is
+    paused while the trees are built, and they are frozen (never scanned again)
+    *before* it is re-enabled: re-enabling first let the very next allocation
+    run a generation-0 collection over every node allocated while it was off,
+    1 s of a 15 s run on tf-models' ``official`` package. Nothing is lost: the
+    trees stay alive until the run ends anyway, and the collector runs as usual
+    for what the rules allocate.
     """
     was_enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
+        gc.freeze()
         if was_enabled:
             gc.enable()
 
@@ -115,11 +119,9 @@ def _lint(files: Sequence[Path], rules: Sequence[type[Rule]], sources: Mapping[P
     tokens = prefilter_tokens([type(rule) for rule in checking_rules])
 
     parsed: list[_Parsed] = []
-    with _collector_paused():
-        _read_and_parse(files, sources, result, parse_error_rule, tokens, parsed, progress, known_analysed)
-    # The trees live until the run ends: move them out of the collector's sight for the rules' phase.
-    gc.freeze()
     try:
+        with _trees_out_of_collector():
+            _read_and_parse(files, sources, result, parse_error_rule, tokens, parsed, progress, known_analysed)
         _check(parsed, checking_rules, result)
     finally:
         gc.unfreeze()
