@@ -1,4 +1,4 @@
-"""Where Python would find an imported module, decided from the linted files' paths alone.
+"""Where Python would find an imported module, decided from the linted files' paths.
 
 A file's module name (``module_name_for``) follows its ``__init__.py`` chain,
 but real projects import the way the interpreter finds modules: a script
@@ -18,7 +18,9 @@ without ``__init__.py`` never hides TensorFlow. A regular package or module
 of the project named like a library (``keras/__init__.py``, ``layers.py``)
 is the project's, as Python would import it, unless it is a copy of that
 library itself (the keras repository's ``keras/`` with its ``layers/``):
-then its names are the library's.
+then its names are the library's. Whether a folder has an ``__init__.py`` is
+asked of the file system too, as the interpreter does: an empty one is never
+linted, yet it makes its folder a regular package.
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ class ModuleMap:
         self._cache: dict[tuple[str, str], ModuleTarget | None] = {}
         self._under: dict[str, set[str]] | None = None
         self._folders_of: dict[str, str] = {}
+        self._regular: dict[str, bool] = {}
 
     def resolve(self, importer: str, dotted: str) -> ModuleTarget | None:
         """The project module an import written in ``importer`` reaches; None when it is not the project's.
@@ -121,7 +124,7 @@ class ModuleMap:
         if not relative and parts[0] in _LIBRARY_SIGNATURES and any(
                 os.path.join(top, sub) in self.folders for sub in _LIBRARY_SIGNATURES[parts[0]]):
             return None
-        regular = os.path.join(top, "__init__.py") in self.files
+        regular = self._is_regular_package(top)
         if not relative and not regular and f"{top}.py" not in self.files:
             # Only a namespace folder here: it loses to an installed package of that name.
             if top not in self.folders or parts[0] in _INSTALLED_PACKAGES:
@@ -129,7 +132,7 @@ class ModuleMap:
         node = root
         for index, part in enumerate(parts):
             child = os.path.join(node, part)
-            if os.path.join(child, "__init__.py") in self.files or (
+            if self._is_regular_package(child) or (
                     child in self.folders and f"{child}.py" not in self.files):
                 node = child
                 continue
@@ -140,6 +143,20 @@ class ModuleMap:
             # A name defined in the package itself (its ``__init__.py``), or one bnlint cannot see.
             return self._package(node, parts[index:])
         return self._package(node, ())
+
+    def _is_regular_package(self, folder: str) -> bool:
+        """``folder`` has an ``__init__.py``, linted or not.
+
+        Whether a folder is a package is the file system's answer, as for the
+        interpreter: an empty ``__init__.py`` holds no rule token and is never
+        parsed (or is excluded from linting), yet it makes the project's own
+        ``keras/`` hide the library.
+        """
+        known = self._regular.get(folder)
+        if known is None:
+            init = os.path.join(folder, "__init__.py")
+            known = self._regular[folder] = init in self.files or (folder in self.folders and os.path.isfile(init))
+        return known
 
     def _package(self, folder: str, rest: tuple[str, ...]) -> ModuleTarget:
         init = os.path.join(folder, "__init__.py")

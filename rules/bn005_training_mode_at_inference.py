@@ -252,6 +252,26 @@ class Classifier(tf.keras.Model):
 """,
             message="inside `test_step`",
         ),
+        # The Keras model is an ancestor through a project base class in another module.
+        Invalid(
+            files={
+                "detector.py": """
+import tensorflow as tf
+class Detector(tf.keras.Model):
+    def call(self, images, training=None):
+        return self.head(self.norm(self.conv(images), training=training))
+""",
+                "trainer.py": """
+import tensorflow as tf
+import detector
+class DetectorTrainer(detector.Detector):
+    def test_step(self, data):
+        images, labels = data
+        return {"loss": self.compiled_loss(labels, self(images, training=True))}  # error: [BN005]
+""",
+            },
+            message="inside `test_step`",
+        ),
     ]
 
     def check(self, ctx: FileContext) -> Iterable[Report]:
@@ -322,7 +342,7 @@ def _runs_batch_norm(file: FileModel, site: CallSite, project: ProjectIndex) -> 
         return False
     if batch_norm_held_by(project, file, func, site.scope) is not None:
         return True
-    if isinstance(func, cst.Name) and func.value == "self" and _keras_model_class(file, site):
+    if isinstance(func, cst.Name) and func.value == "self" and _keras_model_class(file, site, project):
         return True  # ``self(x, training=True)`` in a Keras model's ``test_step``/``predict_step``
     for name in names:
         base = name[: -len(INSTANCE)] if name.endswith(INSTANCE) else None
@@ -338,16 +358,16 @@ def _runs_batch_norm(file: FileModel, site: CallSite, project: ProjectIndex) -> 
     return bool(name_words(last) & _MODEL_WORDS)
 
 
-def _keras_model_class(file: FileModel, site: CallSite) -> bool:
+def _keras_model_class(file: FileModel, site: CallSite, project: ProjectIndex) -> bool:
+    """The enclosing method's class is a Keras model, directly or through project base classes."""
     function = file.enclosing_function(site.scope)
     if function is None or not function.class_qualname:
         return False
-    scope = file.class_scopes.get(function.class_qualname)
-    for base in file.class_bases.get(function.class_qualname, []):
-        names = file.resolve(base.value, scope.parent if scope is not None and scope.parent else file.module_scope)
-        if names & registry.KERAS_MODEL_FACTORIES:
-            return True
-    return False
+    if project.linker is None:
+        ancestors = file.base_names(function.class_qualname)
+    else:
+        ancestors = project.linker.mro(file.full_name(function.class_qualname), near=file)
+    return any(name in registry.KERAS_MODEL_FACTORIES for name in ancestors)
 
 
 def _learning_phase_value(file: FileModel, site: CallSite) -> object:

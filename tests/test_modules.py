@@ -1,6 +1,7 @@
 """ModuleMap: where Python would find an imported module, from the linted files' paths alone.
 
-ModuleMap reads no file, so these tests use made-up absolute paths.
+ModuleMap reads no file but asks the file system whether a folder has an ``__init__.py``;
+these tests use made-up absolute paths, and ``tmp_path`` where that question matters.
 """
 
 from __future__ import annotations
@@ -153,3 +154,15 @@ def test_a_copy_of_the_library_itself_is_imported_as_the_library():
     # Relative imports inside it still reach its files.
     assert modules.resolve("/keras-repo/keras/applications/resnet_rs.py", "..layers") == \
         ModuleTarget("/keras-repo/keras/layers/__init__.py", False, ())
+
+
+def test_an_init_on_disk_that_is_not_linted_still_makes_a_regular_package(tmp_path):
+    # An empty ``keras/__init__.py`` holds no rule token and is never parsed; it still makes the
+    # project's ``keras/`` a regular package, which hides the installed library as in Python.
+    package = tmp_path / "keras"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    trainer, detector = str(package / "trainer.py"), str(package / "detector.py")
+    assert _map(trainer, detector).resolve(trainer, "keras.detector") == ModuleTarget(detector, False, ())
+    (package / "__init__.py").unlink()
+    assert _map(trainer, detector).resolve(trainer, "keras.detector") is None  # a namespace folder: the library
