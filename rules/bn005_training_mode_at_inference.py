@@ -19,11 +19,12 @@ from bnlint.facts.inference import (
 )
 from bnlint.facts.keras_models import batch_norm_held_by
 from bnlint.facts.train_ops import module_builds_graph, train_op_sites, uses_hooking_helper
+from bnlint.facts.training_flag import flag_at_call, flag_parameters
 from bnlint.facts.values import Value, constant
 from bnlint.names import is_tensorflow_name
 from bnlint.project import ProjectIndex
 from bnlint.rule import Invalid, Report, Rule, Valid
-from bnlint.semantic import INSTANCE, CallSite, FileModel, call_argument, dotted, walk
+from bnlint.semantic import INSTANCE, CallSite, FileModel, FunctionInfo, Scope, call_argument, dotted, walk
 
 # Words of a callee's name that say it is a whole model (its batch norms run in its mode).
 _MODEL_WORDS = frozenset({"model", "net", "network", "backbone", "encoder", "classifier"})
@@ -42,6 +43,12 @@ class TrainingModeAtInference(Rule):
       ``eval_step``, ``serving_fn``, ``export_model``, Keras ``test_step``);
     - a batch norm left at its training default there
       (``slim.batch_norm(net)``: ``is_training`` defaults to True);
+    - a call of a linted model builder there whose flag parameters are all
+      True, passed or left at a ``True`` default (``disp_net(images)`` where
+      ``def disp_net(x, is_training=True)``). A flag parameter is found by
+      following it to a batch norm's training flag, whatever its name
+      (``phase_train``, ``train_mode``, a positional flag), also through
+      other builders;
     - a batch norm in training mode (literal or default), or a call building
       one with ``is_training=True``, in a TF1 graph that is exported for
       serving (``tf.saved_model.simple_save``, ``convert_variables_to_constants``,
@@ -53,9 +60,14 @@ class TrainingModeAtInference(Rule):
     - ``{tf.keras.backend.learning_phase(): 1}`` fed in an inference function.
 
     A training-only script (builds a train op, no evaluation or prediction of
-    the same graph) is not flagged, nor unit tests (``test_*`` functions,
-    ``*_test.py``), nor dropout called with ``training=True`` (Monte-Carlo
-    dropout is deliberate), nor calls whose callee is of unknown kind.
+    the same graph) is not flagged, nor unit tests (``*_test.py`` and
+    ``test_*.py`` files, test classes, ``test*`` functions that assert;
+    ``testGAN()`` sampling from a checkpoint is an evaluation), nor dropout
+    called with ``training=True`` (Monte-Carlo dropout is deliberate), nor
+    calls whose callee is of unknown kind. Names are evidence, not proof: a
+    function named ``inference`` that builds batch norms and is called by a
+    program that builds a train op is the model builder (the TF1 tutorials'
+    layout), not an inference path.
 
     ## Why is this bad?
     In training mode, batch norm normalises each batch with its own mean and
@@ -88,7 +100,8 @@ class TrainingModeAtInference(Rule):
     NAME = "training-mode-at-inference"
     FIX_TITLE = "Run batch norm in inference mode (`training=False`) on this path"
     TOKENS = ("training=True", "training = True", "learning_phase", "saved_model", "write_graph",
-              "convert_variables_to_constants", "save_model", ".restore(") + tokens.BATCH_NORM
+              "convert_variables_to_constants", "save_model", ".restore(") + tokens.BATCH_NORM \
+        + tokens.INFERENCE_NAMES
     PROJECT_WIDE = True
 
     VALID = [
@@ -146,6 +159,34 @@ tf.keras.backend.set_learning_phase(1)
 model.fit(x, y)
 tf.keras.backend.set_learning_phase(0)
 model.predict(x)
+"""
+        ),
+        # inference() is the model builder the training program calls.
+        Valid(
+            files={
+                "model.py": """
+import tensorflow.compat.v1 as tf
+def inference(images):
+    return tf.layers.dense(tf.contrib.layers.batch_norm(images), 10)
+""",
+                "train.py": """
+import tensorflow.compat.v1 as tf
+import model
+def train(images, labels):
+    loss = tf.losses.sparse_softmax_cross_entropy(labels, model.inference(images))
+    with tf.control_dependencies(tf.get_collection(tf.GraphKeys.UPDATE_OPS)):
+        return tf.train.AdamOptimizer().minimize(loss)
+""",
+            },
+        ),
+        # A builder whose flag is passed False on the inference path.
+        Valid(
+            """
+import tensorflow.compat.v1 as tf
+def net(x, phase_train=True):
+    return tf.layers.batch_normalization(x, training=phase_train)
+def build_test_graph(images):
+    return net(images, phase_train=False)
 """
         ),
         # An unknown callee (it may be a preprocessing function).
@@ -252,6 +293,31 @@ class Classifier(tf.keras.Model):
 """,
             message="inside `test_step`",
         ),
+        # A builder's flag defaults to True and the inference path leaves it out.
+        Invalid(
+            """
+import tensorflow.compat.v1 as tf
+def net(x, phase_train=True):
+    return tf.layers.batch_normalization(x, training=phase_train)
+def build_test_graph(images):
+    return net(images)  # error: [BN005]
+""",
+            message="leaves `phase_train` at its default `True` inside `build_test_graph`",
+        ),
+        # A test* function outside test files that does not assert is an evaluation.
+        Invalid(
+            """
+import tensorflow.compat.v1 as tf
+def generator(z, is_train):
+    return tf.layers.batch_normalization(tf.layers.dense(z, 64), training=is_train)
+def testGenerator(checkpoint):
+    samples = generator(tf.random_normal([16, 100]), True)  # error: [BN005]
+    with tf.Session() as sess:
+        tf.train.Saver().restore(sess, checkpoint)
+        return sess.run(samples)
+""",
+            message="passes `is_train=True` inside `testGenerator`",
+        ),
         # The Keras model is an ancestor through a project base class in another module.
         Invalid(
             files={
@@ -280,10 +346,10 @@ class DetectorTrainer(detector.Detector):
             return
         project = ctx.project
         for site in file.calls:
-            report = _training_call_at_inference(file, site, project) or _learning_phase_set(file, site)
+            report = _training_call_at_inference(file, site, project) or _learning_phase_set(file, site, project)
             if report is not None:
                 yield report
-        yield from _learning_phase_fed(file)
+        yield from _learning_phase_fed(file, project)
         for where, node, what, graph in project.memo(self.CODE, lambda: _training_graph_findings(project)):
             if where is file:
                 yield Report(
@@ -309,7 +375,7 @@ def _training_keyword(site: CallSite) -> cst.Arg | None:
 
 
 def _training_call_at_inference(file: FileModel, site: CallSite, project: ProjectIndex) -> Report | None:
-    function = inference_function_around(file, site.scope)
+    function = _inference_function(file, site.scope, project)
     if function is None:
         return None
     bn = classify(file, site, project)
@@ -323,12 +389,55 @@ def _training_call_at_inference(file: FileModel, site: CallSite, project: Projec
         return Report(site.node, f"`{_short(file.code(site.node))}` {how} inside `{function.name}`, an inference "
                                  f"path: it normalises with batch statistics and updates the moving averages")
     arg = _training_keyword(site)
-    if arg is None or constant(Value(arg.value, file, site.scope)) is not True:
-        return None
-    if not _runs_batch_norm(file, site, project):
-        return None
-    return Report(site.node, f"`{_short(file.code(site.node))}` runs its batch norms in training mode inside "
-                             f"`{function.name}`, an inference path: they normalise with batch statistics")
+    if arg is not None and constant(Value(arg.value, file, site.scope)) is True \
+            and _runs_batch_norm(file, site, project):
+        return Report(site.node, f"`{_short(file.code(site.node))}` runs its batch norms in training mode inside "
+                                 f"`{function.name}`, an inference path: they normalise with batch statistics")
+    return _builder_in_training_mode(file, site, project, function)
+
+
+def _inference_function(file: FileModel, scope: Scope, project: ProjectIndex) -> FunctionInfo | None:
+    """The function named for inference around ``scope``, unless it is the model builder a training program calls.
+
+    Names are evidence, not proof: a TF1 tutorial's ``inference(images)``
+    defines the network, and the training script builds its graph with it.
+    """
+    function = inference_function_around(file, scope)
+    if function is None or not _shared_model_builder(project, file, function):
+        return function
+    return None
+
+
+def _shared_model_builder(project: ProjectIndex, file: FileModel, function: FunctionInfo) -> bool:
+    """``function`` builds batch norms itself and a caller that is not an inference path builds a train op."""
+    unit = file.function_unit(function)
+    if not any(bn.unit == unit for bn in batch_norm_sites(project)):
+        return False
+    trains = project.memo("BN005.train_units",
+                          lambda: frozenset(t.file.unit_name(t.site.scope) for t in train_op_sites(project)))
+    for caller in project.callers(unit):
+        if inference_function_around(caller.file, caller.site.scope) is not None:
+            continue
+        if project.reach(caller.file.unit_name(caller.site.scope)) & trains:
+            return True
+    return False
+
+
+def _builder_in_training_mode(file: FileModel, site: CallSite, project: ProjectIndex,
+                              function: FunctionInfo) -> Report | None:
+    """A model builder called with every flag parameter True, passed or left at its default."""
+    for callee in project.callees_of_site(file, site):
+        flags = flag_parameters(project, callee)
+        if not flags:
+            continue
+        states = [(flag, *flag_at_call(flag, file, site)) for flag in flags]
+        if not all(value is True for _flag, value, _defaulted in states):
+            return None
+        flag, _value, defaulted = states[0]
+        how = f"leaves `{flag.name}` at its default `True`" if defaulted else f"passes `{flag.name}=True`"
+        return Report(site.node, f"`{_short(file.code(site.node))}` {how} inside `{function.name}`, an inference "
+                                 f"path: its batch norms normalise with batch statistics")
+    return None
 
 
 def _runs_batch_norm(file: FileModel, site: CallSite, project: ProjectIndex) -> bool:
@@ -375,12 +484,12 @@ def _learning_phase_value(file: FileModel, site: CallSite) -> object:
     return constant(Value(arg.value, file, site.scope)) if arg is not None else ...
 
 
-def _learning_phase_set(file: FileModel, site: CallSite) -> Report | None:
+def _learning_phase_set(file: FileModel, site: CallSite, project: ProjectIndex) -> Report | None:
     if not file.call_names(site) & registry.SET_LEARNING_PHASE_NAMES:
         return None
     if _learning_phase_value(file, site) not in (1, True):
         return None
-    function = inference_function_around(file, site.scope)
+    function = _inference_function(file, site.scope, project)
     if function is not None:
         return Report(site.node, f"`{file.code(site.node)}` puts every Keras batch norm in training mode inside "
                                  f"`{function.name}`, an inference path")
@@ -402,7 +511,7 @@ def _learning_phase_set(file: FileModel, site: CallSite) -> Report | None:
     return None
 
 
-def _learning_phase_fed(file: FileModel) -> Iterator[Report]:
+def _learning_phase_fed(file: FileModel, project: ProjectIndex) -> Iterator[Report]:
     if not any(file.call_names(site) & registry.LEARNING_PHASE_NAMES for site in file.calls):
         return
     for element in (node for node in walk(file.module) if isinstance(node, cst.DictElement)):
@@ -414,7 +523,7 @@ def _learning_phase_fed(file: FileModel) -> Iterator[Report]:
             continue
         if constant(Value(element.value, file, site.scope)) not in (1, True):
             continue
-        function = inference_function_around(file, site.scope)
+        function = _inference_function(file, site.scope, project)
         if function is None:
             continue
         yield Report(element, f"`{file.code(key)}` is fed `{file.code(element.value)}` inside `{function.name}`, "
@@ -460,7 +569,7 @@ def _training_graph_findings(project: ProjectIndex) -> list[tuple[FileModel, cst
         for site in graph.file.calls:
             if graph.file.unit_name(site.scope) != graph.unit or id(site.node) in seen:
                 continue
-            if inference_function_around(graph.file, site.scope) is not None:
+            if _inference_function(graph.file, site.scope, project) is not None:
                 continue  # reported at the call
             arg = _training_keyword(site)
             if arg is None or constant(Value(arg.value, graph.file, site.scope)) is not True:
@@ -472,7 +581,7 @@ def _training_graph_findings(project: ProjectIndex) -> list[tuple[FileModel, cst
                                                f"training mode", graph))
     for bn in batch_norm_sites(project):
         if id(bn.site.node) in seen or is_test_file(bn.file) \
-                or inference_function_around(bn.file, bn.site.scope) is not None:
+                or _inference_function(bn.file, bn.site.scope, project) is not None:
             continue
         values = bn.training_values()
         if not values or not all(value is True for value in values):

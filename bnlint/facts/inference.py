@@ -4,8 +4,11 @@ An inference path is recognised by what the code says about itself: a
 function named for inference (``predict``, ``eval_step``, ``serving_fn``,
 Keras's ``test_step``), a Keras ``predict``/``evaluate`` call, or an export
 call (``tf.saved_model.simple_save``, ``convert_variables_to_constants``).
-Unit tests (``test_*`` functions, ``*Test`` classes, ``*_test.py`` files) are
-not inference paths: they exercise training mode on purpose.
+Unit tests are not inference paths: they exercise training mode on purpose.
+A unit test is code in a test file (``test_x.py``, ``x_test.py``) or a test
+class (``*Test``, ``Test*``, a ``TestCase`` subclass), or a ``test*`` function
+that asserts; any other ``test*`` function (``testGAN()`` restoring a
+checkpoint to sample) evaluates.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import re
 import libcst as cst
 
 from bnlint import registry
-from bnlint.semantic import CallSite, FileModel, FunctionInfo, Scope
+from bnlint.semantic import CallSite, FileModel, FunctionInfo, Scope, walk
 
 _WORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
 
@@ -38,11 +41,29 @@ def is_inference_function(file: FileModel, function: FunctionInfo) -> bool:
     name = function.name
     if name == "test_step":
         return True
-    if name.lower().startswith("test"):
-        return False  # a unit test
-    if function.class_qualname and re.search(r"Test(Case|s)?$|^Test", function.class_qualname.split(".")[-1]):
-        return False
+    if function.class_qualname and _is_test_class(file, function.class_qualname):
+        return False  # a unit test's method, whatever its name
+    if name.lower().startswith("test") and _asserts(function.node):
+        return False  # a pytest-style unit test outside a test file
     return bool(name_words(name) & registry.INFERENCE_FUNCTION_WORDS)
+
+
+def _asserts(node: cst.FunctionDef) -> bool:
+    """The function checks results as a unit test does: ``assert`` or ``self.assert*(...)``."""
+    for inner in walk(node):
+        if isinstance(inner, cst.Assert):
+            return True
+        if isinstance(inner, cst.Call) and isinstance(inner.func, cst.Attribute) \
+                and inner.func.attr.value.startswith("assert"):
+            return True
+    return False
+
+
+def _is_test_class(file: FileModel, class_qualname: str) -> bool:
+    """A unit-test class: named as one (``ModelTest``, ``TestModel``) or deriving from a ``TestCase``."""
+    if re.search(r"Test(Case|s)?$|^Test", class_qualname.split(".")[-1]):
+        return True
+    return any(base.rsplit(".", 1)[-1].endswith("TestCase") for base in file.base_names(class_qualname))
 
 
 def inference_function_around(file: FileModel, scope: Scope) -> FunctionInfo | None:

@@ -16,6 +16,10 @@ TRAINING = (
     "minimize", "apply_gradients", "create_train_op", "optimize_loss", "control_dependencies",
     "UPDATE_OPS", "update_ops", ".updates", "arg_scope",
 )
+# A function named for inference (``bnlint.facts.inference``: predict, eval, test, infer, export, serve).
+INFERENCE_NAMES = (
+    "predict", "Predict", "eval", "Eval", "test", "Test", "infer", "Infer", "export", "Export", "serv", "Serv",
+)
 # Conditionals whose branches can select batch-norm outputs.
 CONDITIONALS = ("cond", "case")
 # Statistics over axes.

@@ -1,19 +1,33 @@
-"""Whether a batch norm's training flag is ever on, following parameters to their callers.
+"""Which parameters of model builders are batch norms' training flags, and whether a flag is ever on.
 
 ``BatchNormSite.never_training`` answers from the call alone (a missing flag that
 defaults to False, a literal, a name assigned a literal once). A flag that is
 a parameter of the model-building function is unknown there; it is False on
 every path when the parameter defaults to False and no linted caller passes it.
+
+A builder's *flag parameters* are found by following, not by name: a
+parameter is one when it reaches a batch norm's training flag in the
+builder's body (``slim.batch_norm(x, is_training=phase)``, a
+``normalizer_params`` dict, an ``arg_scope``) or is passed on to a flag
+parameter of another builder it calls (``block(x, train=phase)``). So
+``phase_train``, ``is_train``, ``train``, ``mode`` or a positional flag all
+count, and a parameter merely called ``training`` that reaches nothing does not.
 """
 
 from __future__ import annotations
 
 import libcst as cst
 
-from bnlint.facts.batch_norm import BatchNormSite
-from bnlint.facts.values import Value, literal
+from dataclasses import dataclass
+
+from bnlint.facts.batch_norm import BatchNormSite, batch_norm_sites
+from bnlint.facts.values import Value, constant, literal
+from bnlint.linker import FunctionRef
 from bnlint.project import ProjectIndex
-from bnlint.semantic import call_argument, has_star_args
+from bnlint.semantic import Binding, CallSite, FileModel, FunctionInfo, call_argument, has_star_args
+
+# How many builder calls deep a flag parameter is followed (``model -> block -> batch_norm``).
+_MAX_FLAG_DEPTH = 3
 
 
 def never_training(project: ProjectIndex, bn: BatchNormSite) -> bool:
@@ -58,3 +72,85 @@ def unpassed_false_parameter(project: ProjectIndex, value: Value) -> bool:
         if call_argument(caller.site.node, binding.name, binding.param_index - offset) is not None:
             return False
     return True
+
+
+@dataclass(frozen=True)
+class FlagParameter:
+    """A parameter of a linted function that reaches a batch norm's training flag."""
+
+    binding: Binding
+    offset: int  # positions taken by ``self`` in a bound call
+
+    @property
+    def name(self) -> str:
+        return self.binding.name
+
+    def argument(self, site: CallSite) -> cst.Arg | None:
+        """What a call passes for this parameter (None: left at its default)."""
+        position = self.binding.param_index
+        return call_argument(site.node, self.name, None if position is None else position - self.offset)
+
+
+def flag_parameters(project: ProjectIndex, ref: FunctionRef, _depth: int = 0) -> list[FlagParameter]:
+    """The parameters of ``ref`` that reach a batch norm's training flag, in its body or through builders it calls."""
+    memo: dict[str, list[FlagParameter]] = project.memo("training_flag.flag_parameters", dict)
+    cached = memo.get(ref.unit)
+    if cached is not None:
+        return cached
+    if _depth > _MAX_FLAG_DEPTH:
+        return []
+    memo[ref.unit] = []  # a recursive builder reaches nothing more through itself
+    found: dict[str, FlagParameter] = {}
+    offset = 1 if ref.info.class_qualname else 0
+
+    def note(value: Value | None) -> None:
+        binding = _own_parameter(ref, value)
+        if binding is not None:
+            found.setdefault(binding.name, FlagParameter(binding, offset))
+
+    for bn in _batch_norms_by_unit(project).get(ref.unit, ()):
+        for value in bn.training:
+            note(value)
+    for site in ref.info.calls:
+        if has_star_args(site.node):
+            continue
+        for callee in project.callees_of_site(ref.file, site):
+            if callee.unit == ref.unit:
+                continue
+            for inner in flag_parameters(project, callee, _depth + 1):
+                arg = inner.argument(site)
+                if arg is not None:
+                    note(Value(arg.value, ref.file, site.scope))
+    result = sorted(found.values(), key=lambda flag: flag.binding.param_index or 0)
+    memo[ref.unit] = result
+    return result
+
+
+def flag_at_call(flag: FlagParameter, file: FileModel, site: CallSite) -> tuple[object, bool]:
+    """The flag's constant value at a call (``...`` when unknown), and whether it was left at its default."""
+    arg = flag.argument(site)
+    if arg is not None:
+        return constant(Value(arg.value, file, site.scope)), False
+    default = flag.binding.value
+    return (literal(default) if default is not None else ...), True
+
+
+def _own_parameter(ref: FunctionRef, value: Value | None) -> Binding | None:
+    if value is None or value.file is not ref.file or not isinstance(value.expr, cst.Name):
+        return None
+    bindings = value.file.lookup(value.expr.value, value.scope)
+    if len(bindings) != 1 or bindings[0].kind != "param":
+        return None
+    function: FunctionInfo | None = bindings[0].scope.function
+    if function is None or function.node is not ref.info.node:
+        return None
+    return bindings[0]
+
+
+def _batch_norms_by_unit(project: ProjectIndex) -> dict[str, list[BatchNormSite]]:
+    def compute() -> dict[str, list[BatchNormSite]]:
+        out: dict[str, list[BatchNormSite]] = {}
+        for bn in batch_norm_sites(project):
+            out.setdefault(bn.unit, []).append(bn)
+        return out
+    return project.memo("training_flag.batch_norms_by_unit", compute)
