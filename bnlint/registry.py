@@ -239,6 +239,8 @@ INFERENCE_FUNCTION_WORDS = frozenset({
     "predict", "prediction", "predictions", "eval", "evaluate", "evaluation", "infer", "inference",
     "serve", "serving", "export", "test",
 })
+# Words of a variable's name that mark test or validation data (``test_input``, ``x_val``, ``valid_batch``).
+EVALUATION_DATA_WORDS = frozenset({"test", "val", "valid", "validation", "eval", "evaluation", "holdout"})
 # Methods that evaluate or predict with a Keras model.
 INFERENCE_METHODS = frozenset({
     "predict", "predict_on_batch", "predict_generator", "evaluate", "evaluate_generator", "test_on_batch",

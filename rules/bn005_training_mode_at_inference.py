@@ -101,7 +101,7 @@ class TrainingModeAtInference(Rule):
     FIX_TITLE = "Run batch norm in inference mode (`training=False`) on this path"
     TOKENS = ("training=True", "training = True", "learning_phase", "saved_model", "write_graph",
               "convert_variables_to_constants", "save_model", ".restore(") + tokens.BATCH_NORM \
-        + tokens.INFERENCE_NAMES
+        + tokens.EVALUATION
     PROJECT_WIDE = True
 
     VALID = [
@@ -376,8 +376,13 @@ def _training_keyword(site: CallSite) -> cst.Arg | None:
 
 def _training_call_at_inference(file: FileModel, site: CallSite, project: ProjectIndex) -> Report | None:
     function = _inference_function(file, site.scope, project)
-    if function is None:
-        return None
+    if function is not None:
+        where = f"inside `{function.name}`, an inference path"
+    else:
+        data = _evaluation_data(file, site)
+        if data is None:
+            return None
+        where = f"on `{_short(data)}`, evaluation data"
     bn = classify(file, site, project)
     if bn is not None:
         values = bn.training_values()
@@ -386,14 +391,35 @@ def _training_call_at_inference(file: FileModel, site: CallSite, project: Projec
         explicit = bn.training and all(value is not None for value in bn.training)
         how = "runs in training mode" if explicit else \
             f"defaults to `{bn.api.training.param.name}=True`" if bn.api.training else "runs in training mode"
-        return Report(site.node, f"`{_short(file.code(site.node))}` {how} inside `{function.name}`, an inference "
-                                 f"path: it normalises with batch statistics and updates the moving averages")
+        return Report(site.node, f"`{_short(file.code(site.node))}` {how} {where}: it normalises with batch "
+                                 f"statistics and updates the moving averages")
     arg = _training_keyword(site)
     if arg is not None and constant(Value(arg.value, file, site.scope)) is True \
             and _runs_batch_norm(file, site, project):
-        return Report(site.node, f"`{_short(file.code(site.node))}` runs its batch norms in training mode inside "
-                                 f"`{function.name}`, an inference path: they normalise with batch statistics")
-    return _builder_in_training_mode(file, site, project, function)
+        return Report(site.node, f"`{_short(file.code(site.node))}` runs its batch norms in training mode {where}: "
+                                 f"they normalise with batch statistics")
+    return _builder_in_training_mode(file, site, project, where)
+
+
+def _evaluation_data(file: FileModel, site: CallSite) -> str | None:
+    """The call's input, when its name says it is test or validation data (``test_input``, ``x_val``).
+
+    Running a model in training mode on such data, wherever the code sits,
+    evaluates with batch statistics (and, in Keras, moves the moving
+    averages towards the test set). A lone ``val`` or ``test`` says too little.
+    """
+    arg = call_argument(site.node, "inputs", 0)
+    if arg is None:
+        return None
+    expr = arg.value
+    while isinstance(expr, (cst.Subscript, cst.Attribute)):
+        expr = expr.value
+    if not isinstance(expr, cst.Name):
+        return None
+    words = name_words(expr.value)
+    if len(words) < 2 or not words & registry.EVALUATION_DATA_WORDS:
+        return None
+    return expr.value
 
 
 def _inference_function(file: FileModel, scope: Scope, project: ProjectIndex) -> FunctionInfo | None:
@@ -423,8 +449,7 @@ def _shared_model_builder(project: ProjectIndex, file: FileModel, function: Func
     return False
 
 
-def _builder_in_training_mode(file: FileModel, site: CallSite, project: ProjectIndex,
-                              function: FunctionInfo) -> Report | None:
+def _builder_in_training_mode(file: FileModel, site: CallSite, project: ProjectIndex, where: str) -> Report | None:
     """A model builder called with every flag parameter True, passed or left at its default."""
     for callee in project.callees_of_site(file, site):
         flags = flag_parameters(project, callee)
@@ -435,8 +460,8 @@ def _builder_in_training_mode(file: FileModel, site: CallSite, project: ProjectI
             return None
         flag, _value, defaulted = states[0]
         how = f"leaves `{flag.name}` at its default `True`" if defaulted else f"passes `{flag.name}=True`"
-        return Report(site.node, f"`{_short(file.code(site.node))}` {how} inside `{function.name}`, an inference "
-                                 f"path: its batch norms normalise with batch statistics")
+        return Report(site.node, f"`{_short(file.code(site.node))}` {how} {where}: its batch norms normalise "
+                                 f"with batch statistics")
     return None
 
 
