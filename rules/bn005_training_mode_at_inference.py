@@ -19,7 +19,8 @@ from bnlint.facts.inference import (
 )
 from bnlint.facts.keras_models import batch_norm_held_by
 from bnlint.facts.train_ops import module_builds_graph, train_op_sites, uses_hooking_helper
-from bnlint.facts.training_flag import flag_at_call, flag_parameters
+from bnlint.facts.sessions import context_names, fetches_train_op, session_runs
+from bnlint.facts.training_flag import flag_at_call, flag_parameters, reaches_flag
 from bnlint.facts.values import Value, constant
 from bnlint.names import is_tensorflow_name
 from bnlint.project import ProjectIndex
@@ -54,6 +55,15 @@ class TrainingModeAtInference(Rule):
       serving (``tf.saved_model.simple_save``, ``convert_variables_to_constants``,
       ...) or restored from a checkpoint (``saver.restore``) by a program that
       builds no train op: an evaluation, export or inference script;
+    - a model run in training mode on data named as test or validation data
+      (``model(test_input, training=True)``, ``net(x_val)`` with a ``True``
+      flag default), wherever the call sits;
+    - a ``sess.run``/``.eval`` that evaluates (fetches no train op, and sits
+      in an inference function or in code named for test or validation
+      data: ``for val_step in ...``, ``val_loss = sess.run(...)``) fed
+      ``True`` for a placeholder that reaches a batch norm's flag
+      (``{is_training: True}``), directly or through a builder's flag
+      parameter or the predicate of a ``tf.cond`` between batch norms;
     - ``tf.keras.backend.set_learning_phase(1)`` in an inference function,
       or followed in the same function by ``model.predict``/``evaluate`` or
       an export without resetting it to 0;
@@ -350,6 +360,7 @@ class DetectorTrainer(detector.Detector):
             if report is not None:
                 yield report
         yield from _learning_phase_fed(file, project)
+        yield from _training_flag_fed_to_evaluation(file, project)
         for where, node, what, graph in project.memo(self.CODE, lambda: _training_graph_findings(project)):
             if where is file:
                 yield Report(
@@ -553,6 +564,36 @@ def _learning_phase_fed(file: FileModel, project: ProjectIndex) -> Iterator[Repo
             continue
         yield Report(element, f"`{file.code(key)}` is fed `{file.code(element.value)}` inside `{function.name}`, "
                               f"an inference path: Keras batch norms run in training mode")
+
+
+def _training_flag_fed_to_evaluation(file: FileModel, project: ProjectIndex) -> Iterator[Report]:
+    """``sess.run(loss, {is_training: True})`` in a validation loop: the graph is evaluated in training mode.
+
+    The run evaluates when it fetches no train op and the code around it
+    says so (inside a function named for inference, or a loop, fetch or
+    result named for test or validation data: ``for val_step in ...``,
+    ``val_loss = sess.run(...)``). The fed key must reach a batch norm's
+    flag in this file.
+    """
+    reported: set[int] = set()  # one feed dict may serve several runs
+    for run in session_runs(file):
+        for entry in run.feeds:
+            if id(entry) in reported or constant(Value(entry.value, file, run.site.scope)) is not True:
+                continue
+            if not reaches_flag(project, file, run.site.scope, entry.key):
+                continue
+            function = _inference_function(file, run.site.scope, project)
+            evidence = [name for name in context_names(run)
+                        if name_words(name.replace(".", "_")) & registry.EVALUATION_DATA_WORDS]
+            if function is None and not evidence:
+                continue
+            if fetches_train_op(project, run):
+                continue
+            where = f"inside `{function.name}`" if function is not None else \
+                f"({', '.join(f'`{name}`' for name in evidence[:3])})"
+            reported.add(id(entry))
+            yield Report(entry.value, f"`{_short(file.code(entry.key))}` is fed `True` in an evaluation run {where}: "
+                                      f"its batch norms normalise with batch statistics")
 
 
 def _inference_graphs(project: ProjectIndex) -> list[_Export]:

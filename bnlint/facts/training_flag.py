@@ -21,10 +21,11 @@ import libcst as cst
 from dataclasses import dataclass
 
 from bnlint.facts.batch_norm import BatchNormSite, batch_norm_sites
+from bnlint.facts.conditionals import branch_around
 from bnlint.facts.values import Value, constant, literal
 from bnlint.linker import FunctionRef
 from bnlint.project import ProjectIndex
-from bnlint.semantic import Binding, CallSite, FileModel, FunctionInfo, call_argument, has_star_args
+from bnlint.semantic import Binding, CallSite, FileModel, FunctionInfo, Scope, call_argument, dotted, has_star_args
 
 # How many builder calls deep a flag parameter is followed (``model -> block -> batch_norm``).
 _MAX_FLAG_DEPTH = 3
@@ -101,7 +102,7 @@ def flag_parameters(project: ProjectIndex, ref: FunctionRef, _depth: int = 0) ->
         return []
     memo[ref.unit] = []  # a recursive builder reaches nothing more through itself
     found: dict[str, FlagParameter] = {}
-    offset = 1 if ref.info.class_qualname else 0
+    offset = _bound_offset(ref.info)
 
     def note(value: Value | None) -> None:
         binding = _own_parameter(ref, value)
@@ -111,6 +112,12 @@ def flag_parameters(project: ProjectIndex, ref: FunctionRef, _depth: int = 0) ->
     for bn in _batch_norms_by_unit(project).get(ref.unit, ()):
         for value in bn.training:
             note(value)
+        # ``tf.cond(flag, lambda: bn(x, training=True), lambda: bn(x, training=False))``: the predicate is the flag.
+        branch = branch_around(ref.file, bn.site.scope)
+        if branch is not None:
+            predicate = call_argument(branch.cond.node, "pred", 0)
+            if predicate is not None:
+                note(Value(predicate.value, ref.file, branch.cond.scope))
     for site in ref.info.calls:
         if has_star_args(site.node):
             continue
@@ -124,6 +131,58 @@ def flag_parameters(project: ProjectIndex, ref: FunctionRef, _depth: int = 0) ->
     result = sorted(found.values(), key=lambda flag: flag.binding.param_index or 0)
     memo[ref.unit] = result
     return result
+
+
+def _bound_offset(function: FunctionInfo) -> int:
+    """Positions a bound call leaves out: ``self`` or ``cls`` of a method, none for a static method."""
+    if not function.class_qualname or not isinstance(function.node, cst.FunctionDef):
+        return 0
+    static = any(dotted(decorator.decorator) == "staticmethod" for decorator in function.node.decorators)
+    return 0 if static else 1
+
+
+def reaches_flag(project: ProjectIndex, file: FileModel, scope: Scope, expr: cst.BaseExpression) -> bool:
+    """``expr`` (a placeholder, ``self.is_training``) is given somewhere in its file as a batch norm's flag.
+
+    Directly (``batch_normalization(x, training=is_training)``) or as the
+    argument of a builder's flag parameter (``model(images, is_training)``).
+    """
+    text = dotted(expr)
+    if text is None:
+        return False
+    uses = _flag_arguments(project, file).get(text, ())
+    if not isinstance(expr, cst.Name):
+        return bool(uses)  # an attribute chain (``self.is_training``): the same text in the same file
+    own = {id(binding) for binding in file.lookup(expr.value, scope)}
+    return any(own & {id(binding) for binding in file.lookup(expr.value, use_scope)} for use_scope in uses)
+
+
+def _flag_arguments(project: ProjectIndex, file: FileModel) -> dict[str, list[Scope]]:
+    """Dotted expressions of a file given as training flags, with the scopes they are read in."""
+    memo: dict[str, dict[str, list[Scope]]] = project.memo("training_flag.flag_arguments", dict)
+    cached = memo.get(file.path)
+    if cached is not None:
+        return cached
+    out: dict[str, list[Scope]] = {}
+
+    def add(value: Value | None) -> None:
+        text = dotted(value.expr) if value is not None else None
+        if text is not None:
+            out.setdefault(text, []).append(value.scope)
+
+    for sites in _batch_norms_by_unit(project).values():
+        for bn in sites:
+            for value in bn.training:
+                if value is not None and value.file is file:
+                    add(value)
+    for site in file.calls:
+        for callee in project.callees_of_site(file, site):
+            for flag in flag_parameters(project, callee):
+                arg = flag.argument(site)
+                if arg is not None:
+                    add(Value(arg.value, file, site.scope))
+    memo[file.path] = out
+    return out
 
 
 def flag_at_call(flag: FlagParameter, file: FileModel, site: CallSite) -> tuple[object, bool]:
