@@ -8,7 +8,7 @@ import libcst as cst
 
 from bnlint import registry
 from bnlint.context import FileContext
-from bnlint.facts.api_version import deliberate_tf1, raw_names, targets_keras3, targets_tf2
+from bnlint.facts.api_version import raw_names, targets_keras3, targets_tf2
 from bnlint.facts.values import Value, constant
 from bnlint.rule import FixSpec, Invalid, Report, Rule, Valid
 from bnlint.semantic import INSTANCE, CallSite, FileModel, call_argument, has_star_args
@@ -21,8 +21,9 @@ class DeprecatedBatchNormApi(Rule):
     Flags batch-norm APIs and arguments that the code's TensorFlow or Keras
     version deprecates or no longer has, and says what to use instead:
 
-    - ``tf.nn.batch_norm_with_global_normalization`` (deprecated in every
-      TensorFlow version): use ``tf.nn.batch_normalization``;
+    - ``tf.nn.batch_norm_with_global_normalization`` (deprecated since
+      TF 1.x, in TF1 graph code and through ``tf.compat.v1`` too): use
+      ``tf.nn.batch_normalization``;
     - ``tf.contrib.layers.batch_norm`` (``tf.contrib.slim.batch_norm``),
       ``tf.layers.batch_normalization`` and ``tf.layers.BatchNormalization``
       in **TF2-targeted code**: use ``tf.keras.layers.BatchNormalization``
@@ -136,15 +137,24 @@ import keras
 bn = keras.layers.BatchNormalization(fused=False)
 """
         ),
-        # The compat.v1 spelling of the deprecated op is deliberate.
-        Valid(
-            """
-import tensorflow as tf
-y = tf.compat.v1.nn.batch_norm_with_global_normalization(x, m, v, beta, gamma, 1e-3, True)
-"""
-        ),
     ]
     INVALID = [
+        # Deprecated since TF 1.x: TF1 graph code and the compat.v1 spelling too.
+        Invalid(
+            """
+import tensorflow.compat.v1 as tf
+images = tf.placeholder(tf.float32, [None, 28, 28, 1])
+y = tf.nn.batch_norm_with_global_normalization(images, m, v, beta, gamma, 1e-3, True)  # error: [BN015]
+z = tf.compat.v1.nn.batch_norm_with_global_normalization(images, m, v, beta, gamma, 1e-3, True)  # error: [BN015]
+""",
+            message="is deprecated",
+            expected_replacement="""
+import tensorflow.compat.v1 as tf
+images = tf.placeholder(tf.float32, [None, 28, 28, 1])
+y = tf.nn.batch_normalization(images, m, v, beta, gamma, 1e-3)  # error: [BN015]
+z = tf.compat.v1.nn.batch_normalization(images, m, v, beta, gamma, 1e-3)  # error: [BN015]
+""",
+        ),
         Invalid(
             """
 import tensorflow as tf
@@ -248,12 +258,12 @@ def _deliberate_spelling(file: FileModel, site: CallSite) -> bool:
 
 
 def _deprecated_call(file: FileModel, site: CallSite, api: registry.DeprecatedBatchNorm) -> Report | None:
-    if _deliberate_spelling(file, site) or (deliberate_tf1(file) and not api.tf2_only):
-        return None
     if api.tf2_only:
-        if not targets_tf2(file):
+        # Removed in TF2 only: TF1 code, and code spelling it through compat.v1, may keep it.
+        if _deliberate_spelling(file, site) or not targets_tf2(file):
             return None
         return Report(site.node, f"`{api.key}` does not exist in TF2; use `{api.instead}`")
+    # Deprecated since TF 1.x, in every spelling (``tf.compat.v1.nn.*`` is the same deprecated op).
     return Report(site.node, f"`{api.key}` is deprecated; use `{api.instead}`", fix=_global_normalization_fix(site))
 
 
