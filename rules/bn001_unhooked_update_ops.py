@@ -11,7 +11,8 @@ from bnlint.context import FileContext
 from bnlint.facts import tokens
 from bnlint.facts.api_version import in_tf_function
 from bnlint.facts.batch_norm import BatchNormSite, batch_norm_sites
-from bnlint.facts.training_flag import never_training
+from bnlint.facts.inference import is_test_file
+from bnlint.facts.training_flag import never_built, never_training
 from bnlint.facts.train_ops import (
     COLLECTION,
     LAYER_UPDATES,
@@ -46,6 +47,13 @@ class UnhookedUpdateOps(Rule):
     in one ``sess.run``, or built by a helper that runs them
     (``slim.learning.create_train_op``, ``tf.contrib.layers.optimize_loss``).
     The model and the train op may be built in different functions and files.
+    When a helper builds the train op and only some of its callers hook the
+    updates, each caller that forgets is reported once.
+
+    Left alone: train ops in unit-test files (a test graph that checks that
+    variables change), batch norms whose flag is never on, and optional batch
+    norms never built (``if use_bn: x = batch_norm(x)`` where ``use_bn`` is a
+    parameter defaulting to False that no linted caller passes).
 
     ## Why is this bad?
     Graph-mode batch norm only *creates* the ops that update its moving mean and
@@ -586,13 +594,16 @@ def _missing(project: ProjectIndex, train_op: TrainOpSite, context: HookContext,
 def _analyse(project: ProjectIndex) -> list[_Problem]:
     # A flag that is never on (e.g. a parameter defaulting to False that no caller passes) builds no
     # update ops: BN019 reports that batch norm, once.
-    candidates = [bn for bn in batch_norm_sites(project) if _needs_hook(bn) and not never_training(project, bn)]
+    candidates = [bn for bn in batch_norm_sites(project)
+                  if _needs_hook(bn) and not never_training(project, bn) and not never_built(project, bn)]
     if not candidates:
         return []
     problems: list[_Problem] = []
     for train_op in train_op_sites(project):
         if in_tf_function(train_op.file, train_op.site.scope):
             continue  # automatic control dependencies run the updates
+        if is_test_file(train_op.file):
+            continue  # a unit test's graph that only checks that variables change
         contexts = hook_contexts(project, train_op.file, train_op.site)
         unhooked = [(ctx, _missing(project, train_op, ctx, candidates)) for ctx in contexts]
         unhooked = [(ctx, missing) for ctx, missing in unhooked if missing]
@@ -604,8 +615,15 @@ def _analyse(project: ProjectIndex) -> list[_Problem]:
                 merged.extend(bn for bn in missing if bn not in merged)
             problems.append(_Problem(train_op.file, train_op.site, train_op, merged, via_caller=False))
             continue
-        # Hooked by some callers and not by others: report the callers that forget.
+        # Hooked by some callers and not by others: report the callers that forget, once each
+        # (several outer chains may pass through one caller).
+        by_caller: dict[tuple[str, int], _Problem] = {}
         for ctx, missing in unhooked:
             caller_file, caller_site = ctx.chain[1]
-            problems.append(_Problem(caller_file, caller_site, train_op, missing, via_caller=True))
+            key = (caller_file.path, id(caller_site.node))
+            if key in by_caller:
+                by_caller[key].batch_norms.extend(bn for bn in missing if bn not in by_caller[key].batch_norms)
+                continue
+            by_caller[key] = _Problem(caller_file, caller_site, train_op, list(missing), via_caller=True)
+        problems.extend(by_caller.values())
     return problems

@@ -42,6 +42,9 @@ def test_fixture_project_has_exactly_the_marked_findings(project: Path):
         f"{Path(f.filename).name}:{f.location.row}:{f.location.column}: {f.code} {f.message}"
         for f in result.findings
     )
+    # One finding per problem: a marker stands for exactly one report (not one per call chain).
+    reported = [(f.filename, f.location.row, f.location.column, f.code) for f in result.findings]
+    assert len(reported) == len(set(reported)), sorted(reported)
 
 
 def test_fixtures_cover_flagged_and_clean_projects():

@@ -25,7 +25,9 @@ from bnlint.facts.conditionals import branch_around
 from bnlint.facts.values import Value, constant, literal
 from bnlint.linker import FunctionRef
 from bnlint.project import ProjectIndex
-from bnlint.semantic import Binding, CallSite, FileModel, FunctionInfo, Scope, call_argument, dotted, has_star_args
+from bnlint.semantic import (
+    Binding, CallSite, FileModel, FunctionInfo, Scope, call_argument, contains, dotted, has_star_args, walk,
+)
 
 # How many builder calls deep a flag parameter is followed (``model -> block -> batch_norm``).
 _MAX_FLAG_DEPTH = 3
@@ -44,6 +46,32 @@ def never_training(project: ProjectIndex, bn: BatchNormSite) -> bool:
         if known is not None or value is None or not unpassed_false_parameter(project, value):
             return False
     return True
+
+
+def never_built(project: ProjectIndex, bn: BatchNormSite) -> bool:
+    """The batch norm sits under ``if use_bn:`` where ``use_bn`` is a parameter defaulting to False no caller passes.
+
+    ``def block(x, use_bn=False): if use_bn: x = batch_norm(x)``: with every
+    linted caller leaving the option out, the batch norm is never built.
+    """
+    function = bn.file.enclosing_function(bn.site.scope)
+    if function is None or not bn.site.blocks:
+        return False
+    blocks = set(bn.site.blocks)
+    ifs: dict[int, list[cst.If]] = project.memo("training_flag.if_statements", dict)
+    key = id(function.node)
+    if key not in ifs:
+        ifs[key] = [node for node in walk(function.node) if isinstance(node, cst.If)]
+    for node in ifs[key]:
+        if id(node) in blocks and not _inside_else(node, bn.site.node):
+            if unpassed_false_parameter(project, Value(node.test, bn.file, bn.site.scope)):
+                return True
+    return False
+
+
+def _inside_else(statement: cst.If, call: cst.Call) -> bool:
+    """``call`` is in the ``else``/``elif`` part of ``statement``, not under its test."""
+    return statement.orelse is not None and contains(statement.orelse, call)
 
 
 def unpassed_false_parameter(project: ProjectIndex, value: Value) -> bool:
