@@ -11,7 +11,7 @@ from bnlint.context import FileContext
 from bnlint.facts import tokens
 from bnlint.facts.api_version import in_tf_function
 from bnlint.facts.batch_norm import BatchNormSite, batch_norm_sites
-from bnlint.facts.inference import is_test_file
+from bnlint.facts.inference import in_unit_test
 from bnlint.facts.training_flag import never_built, never_training
 from bnlint.facts.train_ops import (
     COLLECTION,
@@ -50,7 +50,7 @@ class UnhookedUpdateOps(Rule):
     When a helper builds the train op and only some of its callers hook the
     updates, each caller that forgets is reported once.
 
-    Left alone: train ops in unit-test files (a test graph that checks that
+    Left alone: train ops in unit tests (a test graph that checks that
     variables change), batch norms whose flag is never on, and optional batch
     norms never built (``if use_bn: x = batch_norm(x)`` where ``use_bn`` is a
     parameter defaulting to False that no linted caller passes).
@@ -602,7 +602,7 @@ def _analyse(project: ProjectIndex) -> list[_Problem]:
     for train_op in train_op_sites(project):
         if in_tf_function(train_op.file, train_op.site.scope):
             continue  # automatic control dependencies run the updates
-        if is_test_file(train_op.file):
+        if in_unit_test(train_op.file, train_op.site.scope):
             continue  # a unit test's graph that only checks that variables change
         contexts = hook_contexts(project, train_op.file, train_op.site)
         unhooked = [(ctx, _missing(project, train_op, ctx, candidates)) for ctx in contexts]

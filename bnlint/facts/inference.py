@@ -34,6 +34,24 @@ def is_test_file(file: FileModel) -> bool:
     return base.startswith("test_") or base.endswith("_test.py") or base == "conftest.py"
 
 
+def in_unit_test(file: FileModel, scope: Scope) -> bool:
+    """``scope`` is inside a unit test: a test class's method, or a ``test*`` function of a test file.
+
+    A file named ``*_test.py`` that only holds a training script (``gan_test.py``
+    with a ``train()``) is not a unit test: its name alone proves nothing.
+    """
+    current: Scope | None = scope
+    while current is not None:
+        function = current.function if current.kind == "function" else None
+        if function is not None and isinstance(function.node, cst.FunctionDef):
+            if function.class_qualname and _is_test_class(file, function.class_qualname):
+                return True
+            if function.name.lower().startswith("test") and is_test_file(file):
+                return True
+        current = current.parent
+    return False
+
+
 def is_inference_function(file: FileModel, function: FunctionInfo) -> bool:
     """A ``def`` whose name says it predicts, evaluates, tests, serves or exports."""
     if not isinstance(function.node, cst.FunctionDef) or is_test_file(file):
