@@ -44,7 +44,8 @@ class UnhookedUpdateOps(Rule):
     ``tf.control_dependencies`` on them, grouped with them (``tf.group``, or
     an op such as ``tf.no_op()`` built under ``control_dependencies`` on both
     the train op and the updates, in either nesting order), fetched with them
-    in one ``sess.run``, or built by a helper that runs them
+    in one ``sess.run`` (also by a function reading a module-level train op
+    and update list), or built by a helper that runs them
     (``slim.learning.create_train_op``, ``tf.contrib.layers.optimize_loss``).
     The model and the train op may be built in different functions and files.
     When a helper builds the train op and only some of its callers hook the

@@ -199,7 +199,33 @@ def local_hooks(file: FileModel, site: CallSite) -> frozenset[UpdateKind]:
                 for inner in siblings:
                     if any(frame.call is other.node for frame in inner.withs):
                         kinds |= _with_hooks(file, inner)
+        if file.enclosing_function(site.scope) is None:
+            kinds |= _global_fetched_with_updates(file, site, names)
     return frozenset(kinds)
+
+
+def _global_fetched_with_updates(file: FileModel, site: CallSite, names: set[str]) -> set[UpdateKind]:
+    """A module-level train op that a function of the file fetches or groups with the updates.
+
+    ``train_op = opt.minimize(loss)`` at the top of a script, then
+    ``def train(): sess.run([train_op, update_ops])``: the function reads
+    the module's ``train_op`` (and its ``update_ops``), as Python does.
+    """
+    kinds: set[UpdateKind] = set()
+    for other in file.calls:
+        # Wherever the function is defined: it reads the global when it runs.
+        if file.enclosing_function(other.scope) is None or not _is_group_or_run(file, other.node, other.scope):
+            continue
+        reads_global = any(name.value in names and _module_global(file, name.value, other.scope)
+                           for arg in other.node.args for name in iter_names(arg.value))
+        if reads_global:
+            kinds |= _args_refs(file, other.node, other.scope)
+    return kinds
+
+
+def _module_global(file: FileModel, name: str, scope: Scope) -> bool:
+    bindings = file.lookup(name, scope)
+    return bool(bindings) and all(binding.scope is file.module_scope for binding in bindings)
 
 
 def _inputs_hooked(file: FileModel, expr: cst.BaseExpression, scope: Scope, depth: int) -> set[UpdateKind]:
