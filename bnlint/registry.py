@@ -185,6 +185,8 @@ GRAPH_MODE_MARKERS = frozenset({
 
 # --- Session runs ------------------------------------------------------------------------
 SESSION_RUN_METHODS = frozenset({"run"})
+# Graph inputs fed at run time (a training flag is one of ``tf.bool``).
+PLACEHOLDER_NAMES = frozenset({"tensorflow.placeholder", "tensorflow.placeholder_with_default"})
 
 # --- Control flow ------------------------------------------------------------------------
 

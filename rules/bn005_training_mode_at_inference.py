@@ -9,7 +9,7 @@ import libcst as cst
 from bnlint import registry
 from bnlint.context import FileContext
 from bnlint.facts import tokens
-from bnlint.facts.batch_norm import batch_norm_sites, classify
+from bnlint.facts.batch_norm import batch_norm_sites, batch_norm_sites_in, classify
 from bnlint.facts.inference import (
     inference_function_around,
     is_export_call,
@@ -21,7 +21,7 @@ from bnlint.facts.keras_models import batch_norm_held_by
 from bnlint.facts.train_ops import module_builds_graph, train_op_sites, uses_hooking_helper
 from bnlint.facts.sessions import context_names, fetches_train_op, session_runs
 from bnlint.facts.training_flag import flag_at_call, flag_parameters, reaches_flag
-from bnlint.facts.values import Value, constant
+from bnlint.facts.values import Value, constant, literal
 from bnlint.names import is_tensorflow_name
 from bnlint.project import ProjectIndex
 from bnlint.rule import Invalid, Report, Rule, Valid
@@ -64,6 +64,10 @@ class TrainingModeAtInference(Rule):
       ``True`` for a placeholder that reaches a batch norm's flag
       (``{is_training: True}``), directly or through a builder's flag
       parameter or the predicate of a ``tf.cond`` between batch norms;
+    - a batch norm left at its training default in a file whose program
+      defines and feeds a ``tf.bool`` placeholder ``False``
+      (``{is_training: False}``) that never reaches any batch norm's flag:
+      the evaluation it means to run is in training mode;
     - ``tf.keras.backend.set_learning_phase(1)`` in an inference function,
       or followed in the same function by ``model.predict``/``evaluate`` or
       an export without resetting it to 0;
@@ -361,6 +365,7 @@ class DetectorTrainer(detector.Detector):
                 yield report
         yield from _learning_phase_fed(file, project)
         yield from _training_flag_fed_to_evaluation(file, project)
+        yield from _flag_fed_but_never_wired(file, project)
         for where, node, what, graph in project.memo(self.CODE, lambda: _training_graph_findings(project)):
             if where is file:
                 yield Report(
@@ -594,6 +599,50 @@ def _training_flag_fed_to_evaluation(file: FileModel, project: ProjectIndex) -> 
             reported.add(id(entry))
             yield Report(entry.value, f"`{_short(file.code(entry.key))}` is fed `True` in an evaluation run {where}: "
                                       f"its batch norms normalise with batch statistics")
+
+
+def _flag_fed_but_never_wired(file: FileModel, project: ProjectIndex) -> Iterator[Report]:
+    """``sess.run(acc, {is_training: False})`` while the batch norms never receive ``is_training``.
+
+    The program means to evaluate in inference mode and defines a flag for
+    it, but the batch norms of the file stay at their training default
+    (``slim.batch_norm(net)``): feeding False changes nothing for them.
+    """
+    unwired = [entry for run in session_runs(file) for entry in run.feeds
+               if constant(Value(entry.value, file, run.site.scope)) is False
+               and _bool_placeholder(file, run.site.scope, entry.key)
+               and not reaches_flag(project, file, run.site.scope, entry.key)]
+    if not unwired:
+        return
+    flag = unwired[0]
+    for bn in batch_norm_sites_in(project, file):
+        if not bn.api.training or bn.api.training.default is not True or any(v is not None for v in bn.training):
+            continue  # an explicit flag (or an API without one): judged elsewhere
+        if _inference_function(file, bn.site.scope, project) is not None:
+            continue  # reported at the call
+        yield Report(bn.site.node, f"`{_short(file.code(bn.site.node))}` stays at "
+                                   f"`{bn.api.training.param.name}=True`: the program feeds "
+                                   f"`{_short(file.code(flag.key))}: False` (line {file.line(flag.key)}) but never "
+                                   f"passes that flag to its batch norms",
+                     related=((file, flag.key),))
+
+
+def _bool_placeholder(file: FileModel, scope: Scope, expr: cst.BaseExpression) -> bool:
+    """``expr`` names a ``tf.placeholder`` (or ``placeholder_with_default``) of ``tf.bool``."""
+    if not isinstance(expr, cst.Name):
+        return False
+    bindings = file.lookup(expr.value, scope)
+    if len(bindings) != 1 or not isinstance(bindings[0].value, cst.Call):
+        return False
+    call = bindings[0].value
+    names = file.resolve(call.func, bindings[0].scope)
+    if not names & registry.PLACEHOLDER_NAMES:
+        return False
+    dtype = call_argument(call, "dtype", 0)
+    if dtype is None:
+        return False
+    return bool(file.resolve(dtype.value, bindings[0].scope) & {"tensorflow.bool"}) \
+        or literal(dtype.value) == "bool"
 
 
 def _inference_graphs(project: ProjectIndex) -> list[_Export]:
