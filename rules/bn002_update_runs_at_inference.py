@@ -1,4 +1,4 @@
-"""BN002: moving-statistics updates built outside the ``tf.cond`` branch that uses them."""
+"""BN002: moving-statistics updates that run at inference: outside the ``tf.cond`` branch, or on evaluation runs."""
 
 from __future__ import annotations
 
@@ -8,8 +8,13 @@ import libcst as cst
 
 from bnlint import registry
 from bnlint.context import FileContext
-from bnlint.facts.batch_norm import classify
+from bnlint.facts import tokens
+from bnlint.facts.batch_norm import BatchNormSite, batch_norm_sites, classify
 from bnlint.facts.conditionals import Branch, branches_of, inside
+from bnlint.facts.inference import inference_function_around, name_words
+from bnlint.facts.sessions import SessionRun, context_names, fetches_train_op, session_runs
+from bnlint.facts.training_flag import reaches_flag
+from bnlint.facts.values import Value, constant, constant_origins
 from bnlint.project import ProjectIndex
 from bnlint.rule import Invalid, Report, Rule, Valid
 from bnlint.semantic import INSTANCE, FileModel, Scope, iter_names
@@ -18,7 +23,7 @@ _MOVING_STAT_TEXT = registry.MOVING_STAT_WORDS
 
 
 class UpdateRunsAtInference(Rule):
-    """Moving-statistics update runs whichever branch of a conditional is taken.
+    """Moving-statistics update runs at inference.
 
     ## What it does
     Flags an op that updates moving statistics in place (``ema.apply(...)``, a
@@ -27,6 +32,13 @@ class UpdateRunsAtInference(Rule):
     that is built *outside* the branch functions of a ``tf.cond``,
     ``tf.case`` or ``smart_cond`` while a branch uses it, by selecting its
     output or by pulling it in with ``tf.control_dependencies``.
+
+    Also flags a TF1 evaluation run (a ``sess.run``/``.eval`` that fetches no
+    train op, in an inference function or in code named for test or
+    validation data: ``loss_val.eval(...)``, ``for val_step in ...``) of a
+    program whose batch norms update in place (``updates_collections=None``)
+    and are in training mode in every context, with no training flag fed
+    ``False``: each evaluation batch moves the moving statistics.
 
     ## Why is this bad?
     TensorFlow runs only the ops created inside the taken branch lazily; an op
@@ -72,8 +84,8 @@ class UpdateRunsAtInference(Rule):
     NAME = "update-runs-at-inference"
     FIX_TITLE = "Build the update op inside the training branch function"
     TOKENS = ("ExponentialMovingAverage", "updates_collections", "assign_moving_average", "moving_",
-              "running_", "pop_mean", "pop_var", "assign")
-    PROJECT_WIDE = False
+              "running_", "pop_mean", "pop_var", "assign") + tokens.EVALUATION
+    PROJECT_WIDE = True
 
     VALID = [
         Valid(
@@ -175,6 +187,53 @@ def bn(x, is_training, decay=0.99):
                         f"and only {how} there",
                         related=((file, site.node),),
                     )
+        yield from _evaluation_runs_updating(file, ctx.project)
+
+
+def _evaluation_runs_updating(file: FileModel, project: ProjectIndex) -> Iterator[Report]:
+    """Evaluation runs of a graph whose batch norms update their moving statistics in place, in training mode."""
+    for run in session_runs(file):
+        function = inference_function_around(file, run.site.scope)
+        evidence = [name for name in context_names(run)
+                    if name_words(name.replace(".", "_")) & registry.EVALUATION_DATA_WORDS]
+        if function is None and not evidence:
+            continue
+        if fetches_train_op(project, run) or _feeds_a_false_flag(project, run):
+            continue
+        reach = project.reach(file.unit_name(run.site.scope))
+        updating = [bn for bn in batch_norm_sites(project)
+                    if bn.unit in reach and bn.updates_in_place() and _always_training(bn)]
+        if not updating:
+            continue
+        first = updating[0]
+        what = f"inside `{function.name}`" if function is not None else \
+            f"({', '.join(f'`{name}`' for name in evidence[:3])})"
+        yield Report(run.site.node,
+                     f"`{_short(file.code(run.site.node))}` evaluates {what} through batch norms in training mode "
+                     f"that update in place (`{_short(first.display())}`, "
+                     f"{first.file.place(first.site.node, with_path=first.file is not file)}): every evaluation "
+                     f"batch moves the moving statistics",
+                     related=((first.file, first.site.node),))
+
+
+def _feeds_a_false_flag(project: ProjectIndex, run: SessionRun) -> bool:
+    return any(constant(Value(entry.value, run.file, run.site.scope)) is False
+               and reaches_flag(project, run.file, run.site.scope, entry.key) for entry in run.feeds)
+
+
+def _always_training(bn: BatchNormSite) -> bool:
+    """The flag is True in every context, following parameters to what every caller passes."""
+    if not bn.training:
+        return False
+    for value in bn.training:
+        if value is None:
+            if not bn.api.training or bn.api.training.default is not True:
+                return False
+            continue
+        origins = constant_origins(value)
+        if not origins or any(literal is not True for literal, _where in origins):
+            return False
+    return True
 
 
 def _short(text: str) -> str:

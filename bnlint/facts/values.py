@@ -16,7 +16,7 @@ from bnlint.semantic import Binding, CallSite, FileModel, Scope, WithFrame, call
 
 _MAX_DEPTH = 8
 # More call sites than this and a parameter is a general-purpose one: its values are not enumerated.
-_MAX_CALLERS = 32
+_MAX_CALLERS = 64
 
 
 @dataclass(frozen=True)
@@ -108,6 +108,18 @@ def constant_origins(value: Value, _depth: int = 0) -> list[tuple[object, Value]
         return None if assigned is None else [(result, value) for result, _where in assigned]
     if binding.kind != "param" or value.file.linker is None:
         return None
+    # A parameter's literals are the same from every use: remember them, or chains of helpers
+    # that pass a flag on (each called from many places) are walked exponentially often.
+    memo: dict[int, list[tuple[object, Value]] | None] = value.file.linker.__dict__.setdefault(
+        "_constant_origins", {})
+    key = id(binding)
+    if key not in memo:
+        memo[key] = None  # a parameter passed to itself (recursion) is unknown
+        memo[key] = _parameter_origins(value, binding, _depth)
+    return memo[key]
+
+
+def _parameter_origins(value: Value, binding: Binding, _depth: int) -> list[tuple[object, Value]] | None:
     arguments = value.file.linker.passed_arguments(value.file, binding)
     if arguments is None or arguments.unpacked or arguments.calls >= _MAX_CALLERS:
         return None
