@@ -10,7 +10,7 @@ import libcst as cst
 from bnlint import registry
 from bnlint.context import FileContext
 from bnlint.facts import tokens
-from bnlint.facts.call_chains import CallLink, calls_of, name_at_call
+from bnlint.facts.call_chains import CallLink, calls_of, may_be_named_by_callers, name_at_call
 from bnlint.facts.inference import is_test_file
 from bnlint.facts.keras_models import batch_norm_held_by, frozen_names, is_keras_class
 from bnlint.facts.values import single_assignment
@@ -126,7 +126,7 @@ class TrainStepInInferenceMode(Rule):
     FIX_TITLE = "Pass `training=True` in the training step"
     FIX_APPLICABILITY = "unsafe"
     # The step itself, and every file that may build the model it calls.
-    TOKENS = ("GradientTape", "train_step", "keras", "applications") + tokens.BATCH_NORM
+    TOKENS = ("GradientTape", "train_step", "keras", "applications", "tensorflow") + tokens.BATCH_NORM
     PROJECT_WIDE = True
 
     VALID = [
@@ -183,6 +183,27 @@ def distill_step(x):
     with tf.GradientTape() as tape:
         loss = tf.keras.losses.kl_divergence(soft_labels(teacher, x), tf.nn.softmax(student(x, training=True) / 3.0))
     opt.apply_gradients(zip(tape.gradient(loss, student.trainable_variables), student.trainable_variables))
+"""
+        ),
+        # ``train_step`` calls the metrics helper after the update, outside the tape.
+        Valid(
+            """
+import tensorflow as tf
+class Trainer(tf.keras.Model):
+    def __init__(self, network):
+        super().__init__()
+        self.network = network
+    def train_step(self, data):
+        x, y = data
+        with tf.GradientTape() as tape:
+            loss = self.compute_loss(y=y, y_pred=self.network(x, training=True))
+        grads = tape.gradient(loss, self.network.trainable_weights)
+        self.optimizer.apply_gradients(zip(grads, self.network.trainable_weights))
+        return self._report(x, y)
+    def _report(self, x, y):
+        return self.compute_metrics(x, y, self.network(x))
+net = tf.keras.Sequential([tf.keras.layers.Dense(8), tf.keras.layers.BatchNormalization()])
+trainer = Trainer(net)
 """
         ),
         # A unit test drives the helper in a step of its own.
@@ -366,15 +387,15 @@ def critic_step(real, fake, mixed):
     opt.apply_gradients(zip(tape.gradient(loss, critic.trainable_variables), critic.trainable_variables))
 """,
         ),
-        # The loss helper in another file also serves evaluation: flagged, but ``training=True`` is no fix there.
+        # The loss helper in another file (one that never names Keras) also serves evaluation:
+        # flagged, but ``training=True`` is no fix there.
         Invalid(
             files={
                 "losses.py": """
 import tensorflow as tf
-from tensorflow import keras
-xent = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 def classification_loss(model, images, labels):
-    return xent(labels, model(images))  # error: [BN013]
+    logits = model(images)  # error: [BN013]
+    return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
 """,
                 "train.py": """
 import tensorflow as tf
@@ -713,7 +734,7 @@ def _step_training(project: ProjectIndex, file: FileModel, site: CallSite,
     if step is not None:
         return (step, (), True) if step.trains(called) else None
     function = file.enclosing_function(site.scope)
-    if function is None:
+    if function is None or not may_be_named_by_callers(file, site.scope, called, function):
         return None
     first: tuple[_Step, tuple[CallLink, ...]] | None = None
     every = True
@@ -756,7 +777,7 @@ def _walk_up(project: ProjectIndex, file: FileModel, function: FunctionInfo,
         if is_test_file(link.file):
             paths.append(((link,), None))  # a unit test calls it in whatever mode it tests
             continue
-        step = _direct_step(project, link.file, link.site)
+        step = _direct_step(project, link.file, link.site, helper_call=True)
         caller = link.caller()
         if step is not None or caller is None or depth >= _MAX_HELPER_DEPTH:
             paths.append(((link,), step))
@@ -770,12 +791,18 @@ def _walk_up(project: ProjectIndex, file: FileModel, function: FunctionInfo,
     return paths
 
 
-def _direct_step(project: ProjectIndex, file: FileModel, site: CallSite) -> _Step | None:
+def _direct_step(project: ProjectIndex, file: FileModel, site: CallSite, helper_call: bool = False) -> _Step | None:
     """The training step a call sits in without a helper call between: a Keras ``train_step``
-    override, or a ``tf.GradientTape`` block in a function that applies gradients."""
+    override, or a ``tf.GradientTape`` block in a function that applies gradients.
+
+    A helper runs in the step only when called under the tape: one that ``train_step``
+    calls after ``apply_gradients`` (metrics, logging) computes nothing the step trains on.
+    """
     function = file.enclosing_function(site.scope)
     siblings = function.calls if function is not None else \
         [c for c in file.calls if file.enclosing_function(c.scope) is None]
+    if helper_call and not _tape_names(file, site):
+        return None
     if function is not None and isinstance(function.node, cst.FunctionDef) \
             and function.name in registry.TRAIN_STEP_METHODS and function.class_qualname \
             and is_keras_class(project, file, function.class_qualname):

@@ -54,6 +54,33 @@ def calls_of(project: ProjectIndex, file: FileModel, function: FunctionInfo) -> 
     return out
 
 
+def may_be_named_by_callers(file: FileModel, scope: Scope, name: str, function: FunctionInfo) -> bool:
+    """Whether some call of ``function`` could name what ``name`` denotes there (``name_at_call`` without a call).
+
+    A parameter, ``self``, or a variable of an enclosing scope can be; a variable
+    local to the function, a function or class, or a library import (``tf``) cannot.
+    Cheap: a rule asks before walking up the callers.
+    """
+    bindings = file.lookup(name.partition(".")[0], scope)
+    if not bindings:
+        return False
+    if _own_parameter(bindings, function) is not None:
+        return True
+    enclosing = set()
+    outer = function.scope.parent
+    while outer is not None:
+        enclosing.add(id(outer))
+        outer = outer.parent
+    if any(id(binding.scope) not in enclosing for binding in bindings):
+        return False  # bound in the function itself (or in a comprehension of it)
+    for binding in bindings:
+        if binding.kind in ("def", "class"):
+            return False
+        if binding.kind == "import" and (file.linker is None or not file.linker.imported_bindings(file, binding.imported or "")):
+            return False
+    return True
+
+
 def name_at_call(file: FileModel, scope: Scope, name: str, function: FunctionInfo, link: CallLink) -> str | None:
     """The dotted name denoting, at ``link``'s call, what ``name`` denotes in ``scope`` of ``function``.
 
