@@ -10,7 +10,7 @@ import libcst as cst
 from bnlint import registry
 from bnlint.context import FileContext
 from bnlint.facts import tokens
-from bnlint.facts.call_chains import CallLink, calls_of, may_be_named_by_callers, name_at_call
+from bnlint.facts.call_chains import MAX_CALL_SITES, CallLink, calls_of, may_be_named_by_callers, name_at_call
 from bnlint.facts.inference import is_test_file
 from bnlint.facts.keras_models import batch_norm_held_by, frozen_names, is_keras_class
 from bnlint.facts.values import single_assignment
@@ -773,7 +773,8 @@ def _paths_to_steps(project: ProjectIndex, file: FileModel,
 def _walk_up(project: ProjectIndex, file: FileModel, function: FunctionInfo,
              depth: int) -> list[tuple[tuple[CallLink, ...], _Step | None]]:
     paths: list[tuple[tuple[CallLink, ...], _Step | None]] = []
-    for link in calls_of(project, file, function):
+    links = calls_of(project, file, function)
+    for link in links:
         if is_test_file(link.file):
             paths.append(((link,), None))  # a unit test calls it in whatever mode it tests
             continue
@@ -788,6 +789,8 @@ def _walk_up(project: ProjectIndex, file: FileModel, function: FunctionInfo,
                 paths.append(((link,), None))
         if len(paths) >= _MAX_PATHS:
             break
+    if len(paths) >= _MAX_PATHS or len(links) >= MAX_CALL_SITES:
+        paths.append(((), None))  # callers left unread: whether it runs only in training steps is unknown
     return paths
 
 
@@ -798,11 +801,11 @@ def _direct_step(project: ProjectIndex, file: FileModel, site: CallSite, helper_
     A helper runs in the step only when called under the tape: one that ``train_step``
     calls after ``apply_gradients`` (metrics, logging) computes nothing the step trains on.
     """
+    if helper_call and not _tape_names(file, site):
+        return None
     function = file.enclosing_function(site.scope)
     siblings = function.calls if function is not None else \
         [c for c in file.calls if file.enclosing_function(c.scope) is None]
-    if helper_call and not _tape_names(file, site):
-        return None
     if function is not None and isinstance(function.node, cst.FunctionDef) \
             and function.name in registry.TRAIN_STEP_METHODS and function.class_qualname \
             and is_keras_class(project, file, function.class_qualname):

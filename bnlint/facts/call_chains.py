@@ -25,8 +25,13 @@ from dataclasses import dataclass
 
 import libcst as cst
 
+from bnlint.linker import _MAX_CALL_SITES
 from bnlint.project import ProjectIndex
 from bnlint.semantic import Binding, CallSite, FileModel, FunctionInfo, Scope, call_argument, dotted, has_star_args
+
+
+# ``Linker.callers_of`` reads at most this many call sites of one function.
+MAX_CALL_SITES = _MAX_CALL_SITES
 
 
 @dataclass(frozen=True)
