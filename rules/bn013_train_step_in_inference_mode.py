@@ -206,6 +206,27 @@ net = tf.keras.Sequential([tf.keras.layers.Dense(8), tf.keras.layers.BatchNormal
 trainer = Trainer(net)
 """
         ),
+        # The step trains its own ``model``, not the helper module's global of that name.
+        Valid(
+            files={
+                "nets.py": """
+import tensorflow as tf
+model = tf.keras.Sequential([tf.keras.layers.Dense(4), tf.keras.layers.BatchNormalization()])
+def forward_loss(x):
+    return tf.reduce_mean(model(x))
+""",
+                "train.py": """
+import tensorflow as tf
+from nets import forward_loss
+model = tf.keras.Sequential([tf.keras.layers.Dense(4), tf.keras.layers.BatchNormalization()])
+opt = tf.keras.optimizers.Adam()
+def step(x):
+    with tf.GradientTape() as tape:
+        loss = forward_loss(x) + tf.reduce_mean(model(x, training=True))
+    opt.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables))
+""",
+            }
+        ),
         # A unit test drives the helper in a step of its own.
         Valid(
             files={
@@ -386,6 +407,34 @@ def critic_step(real, fake, mixed):
         loss = critic_loss(critic, real, fake, mixed)
     opt.apply_gradients(zip(tape.gradient(loss, critic.trainable_variables), critic.trainable_variables))
 """,
+        ),
+        # The helper's global is the model the step imports and trains.
+        Invalid(
+            files={
+                "nets.py": """
+import tensorflow as tf
+model = tf.keras.Sequential([tf.keras.layers.Dense(4), tf.keras.layers.BatchNormalization()])
+def forward_loss(x):
+    return tf.reduce_mean(model(x))  # error: [BN013]
+""",
+                "train.py": """
+import tensorflow as tf
+from nets import model, forward_loss
+opt = tf.keras.optimizers.Adam()
+def step(x):
+    with tf.GradientTape() as tape:
+        loss = forward_loss(x)
+    opt.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables))
+""",
+            },
+            expected_replacement={
+                "nets.py": """
+import tensorflow as tf
+model = tf.keras.Sequential([tf.keras.layers.Dense(4), tf.keras.layers.BatchNormalization()])
+def forward_loss(x):
+    return tf.reduce_mean(model(x, training=True))  # error: [BN013]
+""",
+            },
         ),
         # The loss helper in another file (one that never names Keras) also serves evaluation:
         # flagged, but ``training=True`` is no fix there.
