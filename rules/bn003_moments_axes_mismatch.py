@@ -168,6 +168,25 @@ def norm(x, channels):
     return update, moving_averages.assign_moving_average(first_mean, mean, 0.99)
 """
         ),
+        # The classic channels-last batch norm: ``[C]`` statistics fit the last axis.
+        Valid(
+            """
+import tensorflow as tf
+net = tf.compat.v1.layers.conv2d(tf.compat.v1.placeholder(tf.float32, [None, 32, 32, 3]), 64, 3)
+mean, var = tf.nn.moments(net, [0, 1, 2])
+gamma = tf.Variable(tf.ones([64]))
+beta = tf.Variable(tf.zeros([64]))
+out = tf.nn.batch_normalization(net, mean, var, beta, gamma, 1e-3)
+"""
+        ),
+        Valid(
+            """
+import tensorflow as tf
+net = tf.compat.v1.layers.conv2d(images, 64, 3, data_format="channels_first")
+mean, var = tf.nn.moments(net, [0, 2, 3], keepdims=True)
+out = tf.nn.batch_normalization(net, mean, var, None, None, 1e-3)
+"""
+        ),
         # The channel axis counted from the front before it is compared with ``range``'s indices.
         Valid(
             """
@@ -189,6 +208,33 @@ class Norm(tf.keras.layers.Layer):
         self.channel_axis = len(x.shape) - 1 if self.data_format == "channels_last" else 1
         axes = [i for i in range(len(x.shape)) if i != self.channel_axis]
         return tf.nn.moments(x, axes, keepdims=True)
+"""
+        ),
+        # Negative axes turned into indices from the front, in place or by ``+=``.
+        Valid(
+            """
+import tensorflow as tf
+class Norm(tf.keras.layers.Layer):
+    def __init__(self, axis=-1):
+        super().__init__()
+        self.axis = [axis]
+    def build(self, input_shape):
+        for index, axis in enumerate(self.axis):
+            if axis < 0:
+                self.axis[index] = len(input_shape) + axis
+    def call(self, x):
+        axes = [i for i in range(len(x.shape)) if i not in self.axis]
+        return tf.nn.moments(x, axes, keepdims=True)
+"""
+        ),
+        Valid(
+            """
+import tensorflow as tf
+def normalize(x, channel_axis=-1):
+    if channel_axis < 0:
+        channel_axis += len(x.shape)
+    axes = [i for i in range(len(x.shape)) if i != channel_axis]
+    return tf.nn.moments(x, axes, keepdims=True)
 """
         ),
         # Global standardisation on purpose: no per-channel parameter meets the statistics.
@@ -278,6 +324,17 @@ class Norm(tf.keras.layers.Layer):
 """,
             message="has its channels on axis 1",
         ),
+        # ``[C]`` statistics normalizing channels-first features.
+        Invalid(
+            """
+import tensorflow as tf
+net = tf.compat.v1.layers.conv2d(images, 64, 3, data_format="channels_first")
+mean, var = tf.nn.moments(net, [0, 2, 3])  # error: [BN003]
+out = tf.nn.batch_normalization(net, mean, var, None, None, 1e-3)
+""",
+            message="Moments without `keepdims=True` are shaped `[C]` and broadcast along the last axis, but "
+                    "`net` is NCHW: its channels are on axis 1",
+        ),
         # ``range`` yields no negative index: ``i != -1`` leaves every axis in.
         Invalid(
             """
@@ -361,7 +418,7 @@ def model(images):
                 message = _problem(axes, shape)
                 report = Report(site.node, message) if message else None
             report = report or _negative_exclusion(file, site, flows) or \
-                _statistics_mismatch(file, site, x_arg.value, axes, flows, leaves or [], shape)
+                _statistics_mismatch(file, site, inference, x_arg.value, axes, flows, leaves or [], shape)
             if report is not None:
                 yield report
 
@@ -398,30 +455,43 @@ def _negative_exclusion(file: FileModel, site: CallSite, flows: list[FilteredRan
     return None
 
 
-def _statistics_mismatch(file: FileModel, site: CallSite, x: cst.BaseExpression, axes: list[int] | None,
-                         flows: list[FilteredRange], leaves: list[Origin], shape: TensorShape) -> Report | None:
-    """The mean and variance meet a per-channel tensor they do not fit."""
+def _statistics_mismatch(file: FileModel, site: CallSite, inference: ShapeInference, x: cst.BaseExpression,
+                         axes: list[int] | None, flows: list[FilteredRange], leaves: list[Origin],
+                         shape: TensorShape) -> Report | None:
+    """The mean and variance meet a per-channel tensor, or the features they normalize, that they do not fit."""
     uses = statistic_uses(file, site)
     if not uses:
         return None
     keeps = keeps_dims(file, site)
+    everything = _reduces_everything(file, x, axes, leaves, shape)
+    # ``[C]`` statistics: no kept dimensions, every axis reduced but one, on features not known channels-last.
+    vector = keeps is False and not everything and not (shape.rank is not None and shape.channel_axis == shape.rank - 1)
+    keyword = "keep_dims" if "keep_dims" in file.code(site.node) else "keepdims"
     for use in uses:
+        partner = file.code(use.partner)
+        if use.role == "input":
+            features = inference.shape(file, use.partner, use.site.scope, use.site.order, use.site.blocks)
+            channel, rank = features.channel_axis, features.rank
+            if vector and rank is not None and channel is not None and channel < rank - 1 and \
+                    _one_axis_kept(axes, flows, rank):
+                return Report(site.node, f"Moments without `{keyword}=True` are shaped `[C]` and broadcast along the "
+                                         f"last axis, but `{partner}` is {features.layout or 'channels-first'}: "
+                                         f"its channels are on axis {channel}")
+            continue
         layouts = tensor_layouts(file, use.partner, use.site.scope)
         if not layouts:
             continue
-        partner = file.code(use.partner)
-        if _reduces_everything(file, x, axes, leaves, shape):
+        if everything:
             created = layouts[0].created or layouts[0].where
             holds = "holds" if use.role == "moving" else "scales and shifts"
             return Report(site.node, f"Moments over every axis give one mean and variance for all channels, but "
                                      f"`{partner}` ({_where(file, created)}) {holds} one per channel",
                           related=((created.file, created.expr),))
-        if keeps is not False or shape.channel_axis is not None and shape.channel_axis == shape.rank - 1:
+        if not vector:
             continue
         for layout in layouts:
             if layout.channels_before_last and _one_axis_kept(axes, flows, shape.rank or layout.rank):
                 created = layout.created or layout.where
-                keyword = "keep_dims" if "keep_dims" in file.code(site.node) else "keepdims"
                 return Report(site.node, f"Moments without `{keyword}=True` are shaped `[C]` and broadcast along "
                                          f"the last axis, but `{partner}` ({_where(file, created)}) has its channels "
                                          f"on axis {layout.channel}",

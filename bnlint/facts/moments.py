@@ -56,7 +56,6 @@ class FilteredRange:
     """Axes built as ``[i for i in range(n) if i != k]``: every index of ``range`` but the ``k`` compared away."""
 
     origin: Origin  # the comprehension, or the list a loop appends to
-    stop: cst.BaseExpression  # ``n``
     excluded: tuple[cst.BaseExpression, ...]  # each ``k``, evaluated in ``scope``
     scope: Scope
     position: Binding | None  # the loop variable's binding: where ``k`` is read
@@ -85,8 +84,7 @@ def _comprehension_range(leaf: Origin) -> FilteredRange | None:
     index = clause.target.value
     if not isinstance(expr.elt, cst.Name) or expr.elt.value != index:
         return None
-    stop = _range_stop(clause.iter)
-    if stop is None or not clause.ifs:
+    if not _yields_no_negative(clause.iter) or not clause.ifs:
         return None
     excluded: list[cst.BaseExpression] = []
     for condition in clause.ifs:
@@ -96,7 +94,7 @@ def _comprehension_range(leaf: Origin) -> FilteredRange | None:
         excluded.extend(compared)
     scope = leaf.file.scope_of(expr) or leaf.scope
     position = next(iter(scope.bindings.get(index, [])), None)
-    return FilteredRange(leaf, stop, tuple(excluded), scope, position) if excluded else None
+    return FilteredRange(leaf, tuple(excluded), scope, position) if excluded else None
 
 
 def _appended_range(leaf: Origin) -> FilteredRange | None:
@@ -107,12 +105,14 @@ def _appended_range(leaf: Origin) -> FilteredRange | None:
     function = leaf.file.enclosing_function(leaf.scope)
     if len(names) != 1 or function is None:
         return None
+    appends = [node for node in walk(function.node) if isinstance(node, cst.Call) and
+               isinstance(node.func, cst.Attribute) and _is_name(node.func.value, names[0])]
+    if len(appends) != 1:
+        return None  # filled (or changed) in more than one place
     found = []
     for node in walk(function.node):
-        if not isinstance(node, cst.For) or not isinstance(node.target, cst.Name):
-            continue
-        stop = _range_stop(node.iter)
-        if stop is None:
+        if not isinstance(node, cst.For) or not isinstance(node.target, cst.Name) or \
+                not _yields_no_negative(node.iter):
             continue
         for inner in walk(node.body):
             if isinstance(inner, cst.If) and _appends(inner.body, names[0], node.target.value) \
@@ -121,7 +121,7 @@ def _appended_range(leaf: Origin) -> FilteredRange | None:
                 loop = [binding for binding in leaf.scope.bindings.get(node.target.value, [])
                         if binding.node is node]
                 if compared:
-                    found.append(FilteredRange(leaf, stop, tuple(compared), leaf.scope, next(iter(loop), None)))
+                    found.append(FilteredRange(leaf, tuple(compared), leaf.scope, next(iter(loop), None)))
     return found[0] if len(found) == 1 else None
 
 
@@ -135,19 +135,16 @@ def _appends(body: cst.CSTNode, container: str, value: str) -> bool:
     return False
 
 
-def _range_stop(expr: cst.BaseExpression) -> cst.BaseExpression | None:
-    """``n`` of ``range(n)`` or ``range(start, n)`` with a literal ``start`` >= 0: it yields no negative index."""
+def _yields_no_negative(expr: cst.BaseExpression) -> bool:
+    """``range(n)``, or ``range(start, n)`` with a literal ``start`` >= 0: no index it yields is negative."""
     if not isinstance(expr, cst.Call) or not isinstance(expr.func, cst.Name) or expr.func.value != "range":
-        return None
+        return False
     if any(arg.keyword is not None or arg.star for arg in expr.args):
-        return None
+        return False
     if len(expr.args) == 1:
-        return expr.args[0].value
-    if len(expr.args) == 2:
-        start = literal(expr.args[0].value)
-        if isinstance(start, int) and not isinstance(start, bool) and start >= 0:
-            return expr.args[1].value
-    return None
+        return True
+    start = literal(expr.args[0].value) if len(expr.args) == 2 else None
+    return isinstance(start, int) and not isinstance(start, bool) and start >= 0
 
 
 def _excluded_by(test: cst.BaseExpression, index: str) -> list[cst.BaseExpression] | None:
@@ -192,17 +189,21 @@ def excluded_values(flow: FilteredRange) -> list[tuple[int, Origin]] | None:
         if leaves is None:
             return None
         for leaf in leaves:
-            value = literal(leaf.expr)
-            if isinstance(value, list):  # ``i not in self.axis`` with ``self.axis = [-1]``
-                if not all(isinstance(item, int) and not isinstance(item, bool) for item in value):
+            if isinstance(leaf.expr, (cst.List, cst.Tuple)):
+                # ``i not in self.axis`` with ``self.axis = [axis]``: each element.
+                elements = [origins(leaf.file, element.value, leaf.scope) for element in leaf.expr.elements
+                            if not isinstance(element, cst.StarredElement)]
+                if len(elements) != len(leaf.expr.elements) or any(found is None for found in elements):
                     return None
-                out.extend((item, leaf) for item in value)
-            elif isinstance(value, int) and not isinstance(value, bool):
-                out.append((value, leaf))
-            elif _is_non_negative(leaf):
-                continue
+                inner = [item for found in elements for item in found]  # type: ignore[union-attr]
             else:
-                return None
+                inner = [leaf]
+            for item in inner:
+                value = literal(item.expr)
+                if isinstance(value, int) and not isinstance(value, bool):
+                    out.append((value, item))
+                elif not _is_non_negative(item):
+                    return None
     return out
 
 
@@ -259,11 +260,11 @@ def keeps_dims(file: FileModel, site: CallSite) -> bool | None:
 
 @dataclass(frozen=True)
 class StatisticUse:
-    """A tensor a moments statistic meets: the moving statistic it updates, or a normalization's parameter."""
+    """A tensor a moments statistic meets: the moving statistic it updates, a normalization's parameter or input."""
 
     statistic: str  # the name the statistic is bound to
     partner: cst.BaseExpression
-    role: str  # "moving" or "parameter"
+    role: str  # "moving", "parameter" or "input"
     site: CallSite  # the call where they meet
 
 
@@ -328,6 +329,9 @@ def _meetings(file: FileModel, use: CallSite, names: frozenset[str], statistic: 
         if not any(arg is not None and _is_name(arg.value, statistic) for arg in (mean, variance)):
             return []
         out = []
+        x = call_argument(node, "x", 0)
+        if x is not None:
+            out.append(StatisticUse(statistic, x.value, "input", use))
         for param, position in (("offset", 3), ("scale", 4)):
             arg = call_argument(node, param, position)
             if arg is not None and literal(arg.value) is ...:
@@ -337,7 +341,17 @@ def _meetings(file: FileModel, use: CallSite, names: frozenset[str], statistic: 
 
 
 def _mentions(expr: cst.BaseExpression, name: str) -> bool:
-    return any(isinstance(node, cst.Name) and node.value == name for node in walk(expr))
+    """``name`` enters ``expr`` through arithmetic alone (``m * d + mean * (1 - d)``), not reshaped by a call."""
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, cst.Name) and node.value == name:
+            return True
+        if isinstance(node, cst.BinaryOperation):
+            stack.extend((node.left, node.right))
+        elif isinstance(node, cst.UnaryOperation):
+            stack.append(node.expression)
+    return False
 
 
 # --- layouts of the tensors they meet -----------------------------------------------------
@@ -395,7 +409,8 @@ def _created_layouts(leaf: Origin, seen: frozenset[int]) -> list[Layout] | None:
     names = file.resolve(call.func, scope)
     if names & (registry.ASSIGN_MOVING_AVERAGE_NAMES | registry.ASSIGN_FUNCTION_NAMES | {"tensorflow.Variable"}):
         # An update (or a variable) is shaped like the variable (or initial value) it is given.
-        first = call_argument(call, "variable", 0) or call_argument(call, "initial_value", 0)
+        first = call_argument(call, "variable", 0) or call_argument(call, "ref", None) or \
+            call_argument(call, "initial_value", None)
         return tensor_layouts(file, first.value, scope, seen) if first is not None else None
     if names & _BATCHED_SHAPE:
         return None
