@@ -13,7 +13,7 @@ from bnlint.facts.moments import FilteredRange, excluded_values, filtered_ranges
     tensor_layouts
 from bnlint.facts.origins import Origin, origins
 from bnlint.facts.shapes import ShapeInference, TensorShape
-from bnlint.facts.values import Value, constant
+from bnlint.facts.values import Value, constant, literal
 from bnlint.rule import Invalid, Report, Rule, Valid
 from bnlint.semantic import CallSite, FileModel, call_argument
 
@@ -448,9 +448,12 @@ def _negative_exclusion(file: FileModel, site: CallSite, flows: list[FilteredRan
             continue
         value, leaf = negative
         excluded = flow.excluded[0] if len(flow.excluded) == 1 else None
-        named = f"`{flow.origin.file.code(excluded)}` can be `{value}`" if excluded is not None else f"`{value}`"
-        message = (f"Moments axes ({_where(file, flow.origin)}) keep the channel axis: {named} "
-                   f"({_where(file, leaf)}), which `range` never yields")
+        axes = _where(file, flow.origin)
+        if excluded is None or literal(excluded) is not ...:
+            message = f"Moments axes ({axes}) keep the channel axis: `range` never yields `{value}`"
+        else:
+            message = (f"Moments axes ({axes}) keep the channel axis: `{flow.origin.file.code(excluded)}` can be "
+                       f"`{value}` ({_where(file, leaf)}), which `range` never yields")
         return Report(site.node, message, related=((flow.origin.file, flow.origin.expr), (leaf.file, leaf.expr)))
     return None
 
