@@ -6,7 +6,12 @@ to its assignments in the class and its base classes, an element of an
 unpacked or subscripted container (a returned tuple included) to that element,
 a call of a project function to what it returns, and both arms of
 ``x if c else y``. What it stops at are the *leaves*: literals,
-comprehensions, calls of library functions, arithmetic.
+comprehensions, calls of library functions, arithmetic. ``__init__`` runs
+before every other method, so its value of ``self.x`` is only a default when
+another method assigns ``self.x`` too.
+
+It is the general form of ``values.constant_origins`` (one assignment per
+name, no attributes), for facts that need every value a name may hold.
 
 A name rebound by augmented assignment (``axis += rank``) and a ``self.x``
 written through a subscript or ``+=`` anywhere in its class are changed in
@@ -76,7 +81,7 @@ def names_bound_to(origin: Origin) -> list[str]:
 
 
 class _Follower:
-    """One walk of ``origins``: the leaves found, and whether calls are followed into."""
+    """One walk of ``origins``; ``into_calls`` says whether project calls are followed into their returns."""
 
     def __init__(self, into_calls: bool) -> None:
         self.into_calls = into_calls
