@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import libcst as cst
 
+from bnlint.facts.origins import constant_values
 from bnlint.facts.values import Value, constant, literal
 from bnlint.project import ProjectIndex
 from bnlint.semantic import INSTANCE, Binding, FileModel, Scope, call_argument, child_nodes, contains
@@ -55,6 +56,7 @@ _SHAPE_CONSTRUCTORS = {  # name -> (shape parameter, position, rank added for th
     "tensorflow.keras.Input": ("shape", 0, 1),
     "tensorflow.keras.layers.Input": ("shape", 0, 1),
     "tensorflow.keras.Input()": ("shape", 0, 1),
+    "tensorflow.get_variable": ("shape", 1, 0),
 }
 
 # Spatial layers: name -> (rank, keras-style data_format names?)
@@ -85,7 +87,12 @@ _SPATIAL_LAYERS = {
     **{f"tensorflow.keras.layers.{name}": 5 for name in ("Conv3D", "MaxPooling3D", "AveragePooling3D")},
 }
 _DENSE = frozenset({"tensorflow.layers.dense", "tensorflow.contrib.layers.fully_connected",
-                    "tensorflow.contrib.slim.fully_connected", "tensorflow.keras.layers.Dense()"})
+                    "tensorflow.contrib.slim.fully_connected", "tensorflow.keras.layers.Dense()",
+                    "tensorflow.layers.Dense()"})
+# ``matmul(a, b)``: the rank of the larger operand (batch dimensions broadcast), features last.
+_MATMUL = frozenset({"tensorflow.matmul", "tensorflow.linalg.matmul"})
+# ``xw_plus_b`` takes a matrix: its result is one.
+_MATRIX_RESULT = frozenset({"tensorflow.nn.xw_plus_b"})
 _FLATTEN = frozenset({"tensorflow.layers.flatten", "tensorflow.contrib.layers.flatten",
                       "tensorflow.contrib.slim.flatten", "tensorflow.keras.layers.Flatten()"})
 _SHAPE_PRESERVING = frozenset({
@@ -95,7 +102,7 @@ _SHAPE_PRESERVING = frozenset({
     "tensorflow.identity", "tensorflow.nn.dropout", "tensorflow.layers.dropout", "tensorflow.nn.bias_add",
     "tensorflow.contrib.layers.batch_norm", "tensorflow.layers.batch_normalization", "tensorflow.nn.batch_normalization",
     "tensorflow.math.sigmoid", "tensorflow.math.tanh", "tensorflow.square", "tensorflow.abs", "tensorflow.cast",
-    "tensorflow.stop_gradient", "tensorflow.nn.l2_normalize",
+    "tensorflow.stop_gradient", "tensorflow.nn.l2_normalize", "tensorflow.Variable",
 })
 _RESHAPE = frozenset({"tensorflow.reshape"})
 _TRANSPOSE = frozenset({"tensorflow.transpose"})
@@ -189,8 +196,8 @@ class ShapeInference:
                 arg = call_argument(call, param, position)
                 if arg is None:
                     return UNKNOWN
-                dims = constant(Value(arg.value, file, scope))
-                if not isinstance(dims, list):
+                dims = _stated_dims(Value(arg.value, file, scope))
+                if dims is None:
                     return UNKNOWN
                 full = [None] * extra + dims
                 return TensorShape(len(full), _guess_channel_axis(full))
@@ -207,8 +214,15 @@ class ShapeInference:
                 if inner.rank is not None:
                     return TensorShape(inner.rank, inner.rank - 1)
                 return UNKNOWN
-            if name in _FLATTEN:
+            if name in _FLATTEN or name in _MATRIX_RESULT:
                 return TensorShape(2, 1)
+            if name in _MATMUL and first is not None and len(call.args) >= 2 and call.args[1].keyword is None:
+                ranks = {self.shape(file, operand, scope, order, blocks, depth + 1).rank
+                         for operand in (first, call.args[1].value)}
+                if None in ranks or min(ranks) < 2:  # type: ignore[type-var]
+                    return UNKNOWN
+                rank = max(ranks)  # type: ignore[type-var]
+                return TensorShape(rank, rank - 1)
             if name in _RESHAPE:
                 target = call_argument(call, "shape", 1)
                 dims = constant(Value(target.value, file, scope)) if target is not None else ...
@@ -229,7 +243,7 @@ class ShapeInference:
 
     def _spatial(self, file: FileModel, call: cst.Call, scope: Scope, rank: int, keras: bool) -> TensorShape:
         arg = call_argument(call, "data_format", None)
-        value = literal(arg.value) if arg is not None else None
+        value = _stated_format(file, arg.value, scope) if arg is not None else None
         if value is None and keras:
             value = self.keras_default_format(file, call)
             if value is None:
@@ -281,6 +295,29 @@ class ShapeInference:
         if len(values) == 1:
             return _KERAS_FORMAT_NAMES.get(values.pop())  # type: ignore[arg-type]
         return None
+
+
+def _stated_dims(value: Value) -> list | None:
+    """A shape's dimensions where its length is written: ``[n, 784]`` gives ``[None, 784]`` (a computed size is None)."""
+    dims = constant(value)
+    if isinstance(dims, list):
+        return dims
+    if isinstance(value.expr, (cst.List, cst.Tuple)) and \
+            not any(isinstance(element, cst.StarredElement) for element in value.expr.elements):
+        return [None if dim is ... else dim
+                for dim in (literal(element.value) for element in value.expr.elements)]
+    return None
+
+
+def _stated_format(file: FileModel, expr: cst.BaseExpression, scope: Scope) -> object:
+    """The one layout string a ``data_format`` argument holds (through names, parameters, ``self``); else ``...``."""
+    value = literal(expr)
+    if value is not ...:
+        return value
+    values = constant_values(file, expr, scope)
+    if not values or len({value for value, _ in values}) != 1:
+        return ...
+    return values[0][0]
 
 
 def _callee_name(call: cst.Call) -> str | None:
