@@ -1,9 +1,11 @@
-"""bnlint as a flake8 plugin: ``flake8 --select BN`` reports bnlint's single-file findings.
+"""bnlint as a flake8 plugin: ``flake8 --select BN`` reports bnlint's findings one file at a time.
 
-flake8 checks one file at a time, so only rules that judge a file on its own
-run here. Project-wide rules (``Rule.PROJECT_WIDE``, e.g. BN001, whose model
-and train op may live in different files) would cry wolf on a file seen
-alone; run ``bnlint`` itself for them.
+flake8 hands a plugin one file, so every default rule runs on that file,
+the project-wide ones (``Rule.PROJECT_WIDE``, e.g. BN001) treating it as the
+whole project: a flake8 user linting a single TF1 script gets its BN001. A
+project split over files is judged better by ``bnlint`` itself, which links
+them (a train op hooked by a caller in another file is hooked; seen alone it
+is not).
 """
 
 from __future__ import annotations
@@ -18,9 +20,9 @@ from bnlint.rule import Rule
 from bnlint.rule_loader import load_rules
 
 
-def single_file_rules() -> list[type[Rule]]:
-    """Default rules that need no other file to judge one."""
-    return [rule for rule in load_rules().values() if not rule.PROJECT_WIDE and not rule.OPT_IN]
+def flake8_rules() -> list[type[Rule]]:
+    """The default rules: the project-wide ones see the one file as the project."""
+    return [rule for rule in load_rules().values() if not rule.OPT_IN]
 
 
 class Flake8Plugin:
@@ -42,7 +44,7 @@ class Flake8Plugin:
                 # stdin or an edited buffer: lint what flake8 holds, under the same base name.
                 path = Path(tmp) / (path.name if path.suffix == ".py" else "stdin.py")
                 path.write_text(text, encoding="utf-8")
-            result = lint_files([path], single_file_rules())
+            result = lint_files([path], flake8_rules())
         for finding in result.findings:
             # flake8 columns are 0-based.
             yield finding.location.row, finding.location.column - 1, f"{finding.code} {finding.message}", type(self)

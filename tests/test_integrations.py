@@ -60,19 +60,39 @@ def test_pre_commit_try_repo_fails_on_a_finding_and_passes_once_fixed(tmp_path):
     assert "bnlint" in passing.stdout and "Passed" in passing.stdout
 
 
-def test_flake8_reports_single_file_findings_but_not_project_wide_ones(tmp_path):
+def test_flake8_runs_project_rules_on_the_one_file_it_is_given(tmp_path):
     (tmp_path / "moments.py").write_text(NHWC_BUG)
     (tmp_path / "train.py").write_text(UNHOOKED)
     result = subprocess.run([str(BIN / "flake8"), "--select", "BN", "moments.py", "train.py"],
                             cwd=tmp_path, capture_output=True, text=True)
     assert result.returncode == 1, result.stderr
-    assert result.stdout.splitlines() == [
-        "moments.py:3:13: BN003 Moments over axes [0, 3] reduce the channel axis 3 of NHWC features; "
-        "keep it out: [0, 1, 2]"
-    ]
-    # bnlint itself does report the project-wide BN001.
-    direct = subprocess.run([sys.executable, "-m", "bnlint", "train.py"], cwd=tmp_path, capture_output=True, text=True)
-    assert "train.py:3:12: BN001" in direct.stdout
+    lines = result.stdout.splitlines()
+    assert lines[0] == ("moments.py:3:13: BN003 Moments over axes [0, 3] reduce the channel axis 3 of NHWC "
+                        "features; keep it out: [0, 1, 2]")
+    # A single TF1 script is its own project: its unhooked train op is reported, as by bnlint.
+    assert [line.split(" ")[0] + " " + line.split(" ")[1] for line in lines[1:]] == ["train.py:3:12: BN001"]
+
+
+def test_flake8_judges_each_file_alone_where_bnlint_links_them(tmp_path):
+    # The train op is hooked by the caller in run.py: bnlint links the files, flake8 sees model.py alone.
+    (tmp_path / "model.py").write_text(
+        "import tensorflow.compat.v1 as tf\n"
+        "def build(x, labels):\n"
+        "    h = tf.layers.batch_normalization(x, training=True)\n"
+        "    loss = tf.losses.mean_squared_error(labels, h)\n"
+        "    return tf.train.AdamOptimizer().minimize(loss)\n")
+    (tmp_path / "run.py").write_text(
+        "import tensorflow.compat.v1 as tf\n"
+        "import model\n"
+        "train_op = model.build(images, labels)\n"
+        "update_ops = tf.get_collection(tf.GraphKeys.UPDATE_OPS)\n"
+        "with tf.Session() as sess:\n"
+        "    sess.run([train_op, update_ops])\n")
+    direct = subprocess.run([sys.executable, "-m", "bnlint", "."], cwd=tmp_path, capture_output=True, text=True)
+    assert direct.returncode == 0, direct.stdout
+    alone = subprocess.run([str(BIN / "flake8"), "--select", "BN", "model.py"], cwd=tmp_path,
+                           capture_output=True, text=True)
+    assert "model.py:5:12: BN001" in alone.stdout
 
 
 def test_flake8_lints_standard_input(tmp_path):
