@@ -29,9 +29,14 @@ class EmaApplyNeverRun(Rule):
       under ``tf.control_dependencies``, not in ``tf.group``, not fetched in
       ``sess.run``, not returned), and no other ``apply`` of that object is
       used; or
-    - ``ema.average(v)`` is read before ``ema.apply([v])`` is built in the
-      same function, or ``apply`` is never built for that object in its file
-      (``average`` then returns ``None``).
+    - ``ema.average(v)`` is read before ``ema.apply([v])`` is built: in the
+      same function, or in a function that a caller runs before the one
+      building ``apply`` (``self.build_eval(); self.build_train()``), or
+      ``apply`` is never built for that object in its file (``average`` then
+      returns ``None``, in eager TF2 code too).
+
+    The EMA may be a local, a module global or a ``self`` attribute set in
+    the class's methods.
 
     Left alone: an EMA object passed to or stored by other code (it may be
     applied there), an eval script that only restores averages with
@@ -193,13 +198,15 @@ train_op = tf.group(step, ema.apply([w]))
 
     def check(self, ctx: FileContext) -> Iterable[Report]:
         file = ctx.file
-        if not module_builds_graph(file):
-            return
+        graph = module_builds_graph(file)
         for ema in ema_objects(file):
             if ema.escapes:
                 continue
-            yield from _average_before_apply(file, ema)
-            yield from _apply_never_runs(file, ema, ctx.project)
+            # ``average`` returns None before ``apply`` in eager TF2 too; the unused update op only matters
+            # in a graph.
+            yield from _average_before_apply(file, ema, ctx.project)
+            if graph:
+                yield from _apply_never_runs(file, ema, ctx.project)
 
 
 def _apply_never_runs(file: FileModel, ema: EmaObject, project: ProjectIndex) -> Iterable[Report]:
@@ -260,7 +267,7 @@ def _imported_elsewhere(project: ProjectIndex, file: FileModel, name: str) -> bo
     return any(other is not file and pattern.search(other.text) for other in importers)
 
 
-def _average_before_apply(file: FileModel, ema: EmaObject) -> Iterable[Report]:
+def _average_before_apply(file: FileModel, ema: EmaObject, project: ProjectIndex) -> Iterable[Report]:
     for average in ema.averages:
         if not average.node.args:
             continue
@@ -275,17 +282,65 @@ def _average_before_apply(file: FileModel, ema: EmaObject) -> Iterable[Report]:
                 )
             continue
         same_scope = [a for a in ema.applies if a.scope is average.scope]
-        if len(same_scope) != len(ema.applies):
+        if len(same_scope) == len(ema.applies):
+            covering = [a for a in same_scope if _applies_to(file, a, arg_text)]
+            if covering and all(a.order > average.order for a in covering):
+                first = min(covering, key=lambda a: a.order)
+                yield Report(
+                    average.node,
+                    f"`{_short(file.code(average.node))}` returns `None`: it is read before "
+                    f"`{_short(file.code(first.node))}` (line {file.line(first.node)}) creates the average",
+                    related=((file, first.node),),
+                )
             continue
-        covering = [a for a in same_scope if _applies_to(file, a, arg_text)]
-        if covering and all(a.order > average.order for a in covering):
-            first = min(covering, key=lambda a: a.order)
-            yield Report(
+        report = _average_built_first(file, average, ema, project)
+        if report is not None:
+            yield report
+
+
+def _average_built_first(file: FileModel, average: CallSite, ema: EmaObject, project: ProjectIndex) -> Report | None:
+    """``ema.average`` in one function, ``ema.apply`` in another, and a caller that runs the first one first.
+
+    ``self.build_eval(); self.build_train()``: the evaluation graph reads the
+    average before the training graph's ``apply`` creates it.
+    """
+    average_function = file.enclosing_function(average.scope)
+    apply_functions = {id(f.node): f for a in ema.applies if (f := file.enclosing_function(a.scope)) is not None}
+    if average_function is None or len(apply_functions) != 1 or len(ema.applies) != 1 \
+            or id(average_function.node) in apply_functions:
+        return None
+    apply = ema.applies[0]
+    if not _applies_to(file, apply, file.code(average.node.args[0].value)) \
+            and not _applies_to_all(file, apply):
+        return None
+    apply_unit = file.unit_name(apply.scope)
+    apply_calls = project.callers(apply_unit)
+    for first in project.callers(file.function_unit(average_function)):
+        caller_unit = first.file.unit_name(first.site.scope)
+        later = [c for c in apply_calls if c.file is first.file and c.file.unit_name(c.site.scope) == caller_unit]
+        if later and all(c.site.order > first.site.order for c in later):
+            second = min(later, key=lambda c: c.site.order)
+            return Report(
                 average.node,
-                f"`{_short(file.code(average.node))}` returns `None`: it is read before "
-                f"`{_short(file.code(first.node))}` (line {file.line(first.node)}) creates the average",
-                related=((file, first.node),),
+                f"`{_short(file.code(average.node))}` returns `None`: `{_short(first.file.code(first.site.node))}` "
+                f"({first.file.place(first.site.node, with_path=first.file is not file)}) reads it before "
+                f"`{_short(second.file.code(second.site.node))}` (line {second.file.line(second.site.node)}) "
+                f"builds `{_short(file.code(apply.node))}`",
+                related=((first.file, first.site.node), (second.file, second.site.node), (file, apply.node)),
             )
+    return None
+
+
+def _applies_to_all(file: FileModel, apply: CallSite) -> bool:
+    """``ema.apply(tf.trainable_variables())``: every variable, whichever ``average`` asks for."""
+    if not apply.node.args:
+        return False
+    value = apply.node.args[0].value
+    return isinstance(value, cst.Call) and bool(file.resolve(value.func, apply.scope) & _ALL_VARIABLES)
+
+
+_ALL_VARIABLES = frozenset({"tensorflow.trainable_variables", "tensorflow.global_variables",
+                            "tensorflow.moving_average_variables"})
 
 
 def _applies_to(file: FileModel, apply: CallSite, arg_text: str) -> bool:

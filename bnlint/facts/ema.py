@@ -29,6 +29,8 @@ class EmaObject:
     restores: list[CallSite] = field(default_factory=list)
     # The name is used in some other way (passed to a call, stored, returned): we cannot follow it.
     escapes: bool = False
+    # ``self.<attribute>`` of instances of this class, when the constructor is assigned there.
+    attribute: tuple[str, str] | None = None
 
 
 def is_ema_constructor(file: FileModel, site: CallSite) -> bool:
@@ -50,7 +52,7 @@ def _collect(file: FileModel) -> list[EmaObject]:
     for site in file.calls:
         if is_ema_constructor(file, site):
             name = site.assigned_to[0] if len(site.assigned_to) == 1 else ""
-            objects[id(site.node)] = EmaObject(file, site, name)
+            objects[id(site.node)] = EmaObject(file, site, name, attribute=_self_attribute(file, site))
     if not objects:
         return []
     for site in file.calls:
@@ -71,10 +73,48 @@ def _collect(file: FileModel) -> list[EmaObject]:
     return list(objects.values())
 
 
+def _self_attribute(file: FileModel, site: CallSite) -> tuple[str, str] | None:
+    """``self.ema = tf.train.ExponentialMovingAverage(...)`` in a method: (class, ``ema``)."""
+    function = file.enclosing_function(site.scope)
+    target = _assigned_attribute(site)
+    if target is None or function is None or not function.class_qualname:
+        return None
+    return function.class_qualname, target.attr.value
+
+
+def _assigned_attribute(site: CallSite) -> cst.Attribute | None:
+    """The ``self.x`` a call's result is assigned to, if that is its statement."""
+    statement = site.statement
+    if not isinstance(statement, cst.SimpleStatementLine):
+        return None
+    for small in statement.body:
+        if isinstance(small, cst.Assign) and small.value is site.node and len(small.targets) == 1:
+            target = small.targets[0].target
+            if isinstance(target, cst.Attribute) and isinstance(target.value, cst.Name) \
+                    and target.value.value == "self":
+                return target
+    return None
+
+
+def _self_receiver(file: FileModel, receiver: cst.BaseExpression, site: CallSite) -> tuple[str, str] | None:
+    """``self.ema`` in a method of a class: (class, ``ema``)."""
+    if not (isinstance(receiver, cst.Attribute) and isinstance(receiver.value, cst.Name)
+            and receiver.value.value == "self"):
+        return None
+    function = file.enclosing_function(site.scope)
+    if function is None or not function.class_qualname:
+        return None
+    return function.class_qualname, receiver.attr.value
+
+
 def _owner(file: FileModel, receiver: cst.BaseExpression, site: CallSite,
            objects: dict[int, EmaObject]) -> EmaObject | None:
     if isinstance(receiver, cst.Call):
         return objects.get(id(receiver))
+    attribute = _self_receiver(file, receiver, site)
+    if attribute is not None:
+        owners = [ema for ema in objects.values() if ema.attribute == attribute]
+        return owners[0] if len(owners) == 1 else None
     if isinstance(receiver, cst.Name):
         bindings = file.lookup(receiver.value, site.scope)
         owners = {id(b.value) for b in bindings if b.kind == "assign" and not b.unpack}
@@ -84,7 +124,8 @@ def _owner(file: FileModel, receiver: cst.BaseExpression, site: CallSite,
 
 
 def _mark_escapes(file: FileModel, objects: dict[int, EmaObject]) -> None:
-    """An EMA name used other than as ``name.method(...)`` may be applied elsewhere."""
+    """An EMA name (or ``self`` attribute) used other than as ``name.method(...)`` may be applied elsewhere."""
+    _mark_attribute_escapes(file, objects)
     by_name = {ema.name: ema for ema in objects.values() if ema.name}
     if not by_name:
         return
@@ -131,3 +172,22 @@ def _all_names(module: cst.Module) -> list[cst.Name]:
             continue
         stack.extend(child_nodes(node))
     return out
+
+
+def _mark_attribute_escapes(file: FileModel, objects: dict[int, EmaObject]) -> None:
+    """``self.ema`` read other than as ``self.ema.method(...)`` (passed on, returned, stored) escapes."""
+    by_attribute = {ema.attribute[1]: ema for ema in objects.values() if ema.attribute is not None}
+    if not by_attribute:
+        return
+    receivers: set[int] = set()
+    for site in file.calls:
+        if isinstance(site.node.func, cst.Attribute):
+            receivers.add(id(site.node.func.value))
+    targets = {id(target) for ema in objects.values() if (target := _assigned_attribute(ema.constructor)) is not None}
+    stack: list[cst.CSTNode] = [file.module]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, cst.Attribute) and isinstance(node.value, cst.Name) and node.value.value == "self" \
+                and node.attr.value in by_attribute and id(node) not in receivers and id(node) not in targets:
+            by_attribute[node.attr.value].escapes = True
+        stack.extend(child_nodes(node))
