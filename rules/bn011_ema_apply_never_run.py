@@ -31,9 +31,9 @@ class EmaApplyNeverRun(Rule):
       used; or
     - ``ema.average(v)`` is read before ``ema.apply([v])`` is built: in the
       same function, or in a function that a caller runs before the one
-      building ``apply`` (``self.build_eval(); self.build_train()``), or
-      ``apply`` is never built for that object in its file (``average`` then
-      returns ``None``, in eager TF2 code too).
+      building ``apply`` (``self.build_eval(); self.build_train()``), in
+      graph and eager code alike; or, in graph code, ``apply`` is never built
+      for that object in its file (``average`` then returns ``None``).
 
     The EMA may be a local, a module global or a ``self`` attribute set in
     the class's methods.
@@ -204,7 +204,7 @@ train_op = tf.group(step, ema.apply([w]))
                 continue
             # ``average`` returns None before ``apply`` in eager TF2 too; the unused update op only matters
             # in a graph.
-            yield from _average_before_apply(file, ema, ctx.project)
+            yield from _average_before_apply(file, ema, ctx.project, graph)
             if graph:
                 yield from _apply_never_runs(file, ema, ctx.project)
 
@@ -267,13 +267,15 @@ def _imported_elsewhere(project: ProjectIndex, file: FileModel, name: str) -> bo
     return any(other is not file and pattern.search(other.text) for other in importers)
 
 
-def _average_before_apply(file: FileModel, ema: EmaObject, project: ProjectIndex) -> Iterable[Report]:
+def _average_before_apply(file: FileModel, ema: EmaObject, project: ProjectIndex,
+                          graph: bool) -> Iterable[Report]:
     for average in ema.averages:
         if not average.node.args:
             continue
         arg_text = file.code(average.node.args[0].value)
         if not ema.applies:
-            if ema.name and not ema.restores:
+            # Only a graph file is judged whole here: eager code may apply a module's EMA elsewhere.
+            if graph and ema.name and not ema.restores:
                 yield Report(
                     average.node,
                     f"`{_short(file.code(average.node))}` returns `None`: `{ema.name}.apply(...)` is never "
