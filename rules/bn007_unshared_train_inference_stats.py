@@ -10,10 +10,11 @@ from bnlint import registry
 from bnlint.context import FileContext
 from bnlint.facts import tokens
 from bnlint.facts.batch_norm import BatchNormSite, batch_norm_sites_in
+from bnlint.facts.conditionals import branch_around
 from bnlint.facts.values import Value, constant, literal
 from bnlint.project import ProjectIndex
 from bnlint.rule import Invalid, Report, Rule, Valid
-from bnlint.semantic import FileModel, call_argument, child_nodes, contains
+from bnlint.semantic import CallSite, FileModel, Scope, WithFrame, call_argument, child_nodes, contains
 
 
 class UnsharedTrainInferenceStats(Rule):
@@ -22,7 +23,11 @@ class UnsharedTrainInferenceStats(Rule):
     ## What it does
     Flags the inference-mode batch norm of a pair built in one function over
     the same input, one in training mode and one in inference mode, that
-    create two sets of variables instead of one:
+    create two sets of variables instead of one. The two branch functions of
+    one ``tf.cond`` or ``tf.case`` count as the function around the
+    conditional: TensorFlow builds both branches when it builds the
+    conditional, so ``tf.cond(p, lambda: bn(x, is_training=True), lambda:
+    bn(x, is_training=False))`` is such a pair. The pairs:
 
     - ``tf.contrib.layers.batch_norm``/``slim.batch_norm`` with different
       ``scope`` strings, or without ``scope`` (each call gets a fresh
@@ -35,8 +40,9 @@ class UnsharedTrainInferenceStats(Rule):
     Left alone: pairs under ``variable_scope(..., reuse=...)`` (in the
     function or around a call of it) or after ``scope.reuse_variables()``,
     pairs in different variable scopes or in different arms of a Python
-    ``if`` (one graph build runs only one of them), scopes computed at run
-    time, and batch norms on different inputs.
+    ``if`` (one graph build runs only one of them), branches of
+    ``smart_cond`` (given a Python bool it builds one branch only), scopes
+    computed at run time, and batch norms on different inputs.
 
     ## Why is this bad?
     Moving statistics live in variables. Training updates the variables of
@@ -119,6 +125,25 @@ a = tf.layers.batch_normalization(x, training=True, name="bn1")
 b = tf.layers.batch_normalization(y, training=False, name="bn2")
 """
         ),
+        # One scope shared by the branch lambdas of a tf.cond.
+        Valid(
+            """
+import tensorflow as tf
+out = tf.cond(is_train,
+              lambda: tf.contrib.layers.batch_norm(x, is_training=True, scope="bn", reuse=None),
+              lambda: tf.contrib.layers.batch_norm(x, is_training=False, scope="bn", reuse=True))
+"""
+        ),
+        # smart_cond given a Python bool builds one branch only.
+        Valid(
+            """
+import tensorflow as tf
+from tensorflow.python.framework import smart_cond
+out = smart_cond.smart_cond(training,
+                            lambda: tf.contrib.layers.batch_norm(x, is_training=True),
+                            lambda: tf.contrib.layers.batch_norm(x, is_training=False))
+"""
+        ),
         # Scope computed at run time.
         Valid(
             """
@@ -167,6 +192,29 @@ eval_out = tf.contrib.layers.batch_norm(x, is_training=False)  # error: [BN007]
 """,
             message="no `scope`",
         ),
+        # Both branch lambdas of one tf.cond are built: no scope, so nothing is shared.
+        Invalid(
+            """
+import tensorflow as tf
+out = tf.cond(is_train,
+              lambda: tf.contrib.layers.batch_norm(x, is_training=True, reuse=None),
+              lambda: tf.contrib.layers.batch_norm(x, is_training=False, reuse=True))  # error: [BN007]
+""",
+            message="`reuse=True` without a `scope`",
+        ),
+        # Branch functions given by name, inside a model function.
+        Invalid(
+            """
+import tensorflow.compat.v1 as tf
+def block(x, phase):
+    def train_bn():
+        return tf.layers.batch_normalization(x, training=True, name="bn_train")
+    def eval_bn():
+        return tf.layers.batch_normalization(x, training=False, name="bn_eval")  # error: [BN007]
+    return tf.cond(phase, train_bn, eval_bn)
+""",
+            message="name `bn_train` vs `bn_eval`",
+        ),
     ]
 
     def check(self, ctx: FileContext) -> Iterable[Report]:
@@ -181,9 +229,10 @@ eval_out = tf.contrib.layers.batch_norm(x, is_training=False)  # error: [BN007]
             for infer in sites:
                 if infer is train or id(infer.site.node) in reported or infer.api is not train.api:
                     continue
-                # Same function and same if/else arm: both run in one build of the graph.
-                if infer.site.scope is not train.site.scope or not infer.site.node.args \
-                        or _exclusive_arms(file, train, infer):
+                # Same function (or branches of one conditional) and same if/else arm: both
+                # run in one build of the graph.
+                if _build_scope(file, infer.site) is not _build_scope(file, train.site) \
+                        or not infer.site.node.args or _exclusive_arms(file, train, infer):
                     continue
                 if not _always(infer, False):
                     continue
@@ -200,6 +249,26 @@ eval_out = tf.contrib.layers.batch_norm(x, is_training=False)  # error: [BN007]
                     f"{why}; it reads moving statistics training never updates",
                     related=((file, train.site.node),),
                 )
+
+
+def _enclosing_conds(file: FileModel, site: CallSite) -> list[CallSite]:
+    """The ``tf.cond``/``tf.case`` calls whose branch function holds ``site`` directly, innermost first."""
+    out: list[CallSite] = []
+    scope = site.scope
+    while True:
+        branch = branch_around(file, scope)
+        # smart_cond with a Python bool calls one branch only: its branches are not built together.
+        if branch is None or branch.scope is not scope \
+                or not file.call_names(branch.cond) & registry.CONTROL_FLOW_CONDS:
+            return out
+        out.append(branch.cond)
+        scope = branch.cond.scope
+
+
+def _build_scope(file: FileModel, site: CallSite) -> Scope:
+    """The scope whose code builds ``site``: its own, or that of the conditional it is a branch of."""
+    conds = _enclosing_conds(file, site)
+    return conds[-1].scope if conds else site.scope
 
 
 def _exclusive_arms(file: FileModel, a: BatchNormSite, b: BatchNormSite) -> bool:
@@ -251,15 +320,25 @@ def _unshared(file: FileModel, train: BatchNormSite, infer: BatchNormSite, proje
     if train_scope is ... or infer_scope is ...:
         return None
     if train_scope is None and infer_scope is None:
-        return f"neither passes `{param.name}`, so each gets a new variable scope" if param.name == "name" \
-            else "no `scope` is passed, so each gets a new variable scope"
+        if param.name == "name":
+            return "neither passes `name`, so each gets a new variable scope"
+        if _reuses(infer):
+            # variable_scope(None, "BatchNorm", reuse=True) has no name to reuse.
+            return ("`reuse=True` without a `scope` has no variable scope to reuse (TF1 raises `ValueError`; "
+                    "without `reuse`, each call gets a new variable scope)")
+        return "no `scope` is passed, so each gets a new variable scope"
     if train_scope != infer_scope:
         return f"{param.name} `{train_scope or '(default)'}` vs `{infer_scope or '(default)'}`"
     later = infer if infer.site.order > train.site.order else train
-    reuse = call_argument(later.site.node, registry.REUSE_PARAM, None)
-    if reuse is None or literal(reuse.value) in (None, False):
+    if not _reuses(later):
         return f"same {param.name} `{infer_scope}` but without `reuse=True`"
     return None
+
+
+def _reuses(bn: BatchNormSite) -> bool:
+    """The call passes ``reuse`` with a value other than None/False."""
+    reuse = call_argument(bn.site.node, registry.REUSE_PARAM, None)
+    return reuse is not None and literal(reuse.value) not in (None, False)
 
 
 def _layer_name(file: FileModel, bn: BatchNormSite) -> str:
@@ -280,26 +359,43 @@ def _scope_value(file: FileModel, bn: BatchNormSite, param: registry.Param) -> o
 
 def _reuse_context(file: FileModel, bn: BatchNormSite, project: ProjectIndex) -> bool:
     """Inside ``variable_scope(..., reuse=...)`` (here or around a caller), or after ``reuse_variables()``."""
-    for frame in bn.site.withs:
+    for frame in _withs(file, bn.site):
         if frame.call is not None and call_argument(frame.call, registry.REUSE_PARAM, None) is not None:
             return True
-    function = file.enclosing_function(bn.site.scope)
+    conds = _enclosing_conds(file, bn.site)
+    # Where the graph build reaches the batch norm: at the outermost conditional whose branch holds it.
+    built = conds[-1] if conds else bn.site
+    function = file.enclosing_function(built.scope)
     if function is not None:
         for ref in project.callers(file.function_unit(function)):
             if any(frame.call is not None and call_argument(frame.call, registry.REUSE_PARAM, None) is not None
                    for frame in ref.site.withs):
                 return True
-    calls = function.calls if function is not None else file.calls
-    for site in calls:
-        func = site.node.func
-        if isinstance(func, cst.Attribute) and func.attr.value == registry.REUSE_VARIABLES_METHOD \
-                and site.order < bn.site.order:
-            return True
+    # ``scope.reuse_variables()`` before the build, or earlier in a named branch function.
+    before = [(function.calls if function is not None else file.calls, built.order)]
+    own = file.enclosing_function(bn.site.scope)
+    if own is not function and own is not None:
+        before.append((own.calls, bn.site.order))
+    for calls, order in before:
+        for site in calls:
+            func = site.node.func
+            if isinstance(func, cst.Attribute) and func.attr.value == registry.REUSE_VARIABLES_METHOD \
+                    and site.order < order:
+                return True
     return False
+
+
+def _withs(file: FileModel, site: CallSite) -> list[WithFrame]:
+    """The ``with`` frames around a call, and around the conditionals it is a branch of (by identity)."""
+    frames = {id(frame.item): frame for frame in site.withs}
+    for cond in _enclosing_conds(file, site):
+        for frame in cond.withs:
+            frames.setdefault(id(frame.item), frame)
+    return list(frames.values())
 
 
 def _scope_frames(file: FileModel, bn: BatchNormSite) -> tuple[int, ...]:
     """The ``variable_scope`` blocks around a batch norm (their names prefix its variables)."""
-    return tuple(id(frame.item) for frame in bn.site.withs
+    return tuple(sorted(id(frame.item) for frame in _withs(file, bn.site)
                  if frame.call is not None
-                 and file.resolve(frame.call.func, frame.scope) & registry.VARIABLE_SCOPE_NAMES)
+                 and file.resolve(frame.call.func, frame.scope) & registry.VARIABLE_SCOPE_NAMES))
