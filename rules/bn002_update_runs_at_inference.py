@@ -217,8 +217,27 @@ def _evaluation_runs_updating(file: FileModel, project: ProjectIndex) -> Iterato
 
 
 def _feeds_a_false_flag(project: ProjectIndex, run: SessionRun) -> bool:
-    return any(constant(Value(entry.value, run.file, run.site.scope)) is False
-               and reaches_flag(project, run.file, run.site.scope, entry.key) for entry in run.feeds)
+    """The run switches the program to inference: it feeds False to a batch norm's flag or a conditional's predicate.
+
+    A predicate selecting between batch norms built outside the conditional
+    is the first judgement's finding, reported where the fix goes.
+    """
+    for entry in run.feeds:
+        if constant(Value(entry.value, run.file, run.site.scope)) is not False:
+            continue
+        if reaches_flag(project, run.file, run.site.scope, entry.key) or _cond_predicate(run.file, entry.key):
+            return True
+    return False
+
+
+def _cond_predicate(file: FileModel, expr: cst.BaseExpression) -> bool:
+    text = file.code(expr)
+    for site in file.calls:
+        if branches_of(file, site):
+            predicate = site.node.args[0].value if site.node.args else None
+            if predicate is not None and file.code(predicate) == text:
+                return True
+    return False
 
 
 def _always_training(bn: BatchNormSite) -> bool:
