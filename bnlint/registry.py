@@ -253,6 +253,8 @@ EXPORT_NAMES = frozenset({
     "tensorflow.saved_model.builder.SavedModelBuilder", "tensorflow.saved_model.Builder",
     "tensorflow.graph_util.convert_variables_to_constants", "tensorflow.train.write_graph",
     "tensorflow.io.write_graph", "tensorflow.keras.models.save_model",
+    "tensorflow.train.export_meta_graph", "tensorflow.train.Saver().export_meta_graph",
+    "tensorflow.python.tools.freeze_graph.freeze_graph",
 })
 # A checkpoint restored into a graph that has no train op: the graph is evaluated or served.
 SAVER_CLASS_NAMES = frozenset({"tensorflow.train.Saver"})

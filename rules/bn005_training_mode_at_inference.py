@@ -18,14 +18,14 @@ from bnlint.facts.inference import (
     name_words,
 )
 from bnlint.facts.keras_models import batch_norm_held_by
-from bnlint.facts.train_ops import module_builds_graph, train_op_sites, uses_hooking_helper
+from bnlint.facts.train_ops import classify_train_op, module_builds_graph, train_op_sites, uses_hooking_helper
 from bnlint.facts.sessions import context_names, fetches_train_op, session_runs
 from bnlint.facts.training_flag import flag_at_call, flag_parameters, reaches_flag
 from bnlint.facts.values import Value, constant, literal
 from bnlint.names import is_tensorflow_name
 from bnlint.project import ProjectIndex
 from bnlint.rule import Invalid, Report, Rule, Valid
-from bnlint.semantic import INSTANCE, CallSite, FileModel, FunctionInfo, Scope, call_argument, dotted, walk
+from bnlint.semantic import INSTANCE, CallSite, FileModel, FunctionInfo, Scope, call_argument, contains, dotted, walk
 
 # Words of a callee's name that say it is a whole model (its batch norms run in its mode).
 _MODEL_WORDS = frozenset({"model", "net", "network", "backbone", "encoder", "classifier"})
@@ -53,8 +53,11 @@ class TrainingModeAtInference(Rule):
     - a batch norm in training mode (literal or default), or a call building
       one with ``is_training=True``, in a TF1 graph that is exported for
       serving (``tf.saved_model.simple_save``, ``convert_variables_to_constants``,
-      ...) or restored from a checkpoint (``saver.restore``) by a program that
-      builds no train op: an evaluation, export or inference script;
+      ``export_meta_graph``, ...) or restored from a checkpoint
+      (``saver.restore``) by a program that builds no train op (an
+      evaluation, export or inference script), or on a mode branch of a
+      script that also trains (``if args.mode == "export":``) when nothing
+      on that branch trains;
     - a model run in training mode on data named as test or validation data
       (``model(test_input, training=True)``, ``net(x_val)`` with a ``True``
       flag default), wherever the call sits;
@@ -657,10 +660,56 @@ def _inference_graphs(project: ProjectIndex) -> list[_Export]:
                if uses_hooking_helper(file, site)]
     # A train op in the same file, or in a unit that runs with the export, makes it a training program
     # (a script that trains at module level and restores in a function is one program).
+    train_units = frozenset(unit for _file, unit in trains)
     graphs = [export for export in candidates
-              if not any(file is export.file or project.run_together(unit, export.unit) for file, unit in trains)]
+              if _in_inference_mode_branch(project, export, train_units)
+              or not any(file is export.file or project.run_together(unit, export.unit) for file, unit in trains)]
     # Name the export in messages when a graph is both restored and exported.
     return sorted(graphs, key=lambda export: _is_restore(export.file, export.site))
+
+
+def _in_inference_mode_branch(project: ProjectIndex, export: _Export, train_units: frozenset[str]) -> bool:
+    """The export sits in ``if args.mode == "export":`` (or "test", "predict"...) and nothing there trains.
+
+    A script that trains, tests and exports by mode is one program with
+    three paths: the export path builds the graph again without a train op.
+    """
+    file, site = export.file, export.site
+    branch = _mode_branch(file, site)
+    if branch is None:
+        return False
+    function = file.enclosing_function(site.scope)
+    siblings = function.calls if function is not None else \
+        [c for c in file.calls if file.enclosing_function(c.scope) is None]
+    for other in siblings:
+        if id(branch) not in other.blocks or (branch.orelse is not None and contains(branch.orelse, other.node)):
+            continue
+        if file.unit_name(other.scope) in train_units and classify_train_op(file, other) is not False:
+            return False
+        for callee in project.callees_of_site(file, other):
+            if project.reach(callee.unit) & train_units:
+                return False
+    return True
+
+
+def _mode_branch(file: FileModel, site: CallSite) -> cst.If | None:
+    """The innermost ``if`` around ``site`` (in its body) that compares with a string naming an inference mode."""
+    if not site.blocks:
+        return None
+    function = file.enclosing_function(site.scope)
+    root: cst.CSTNode = function.node if function is not None else file.module
+    blocks = set(site.blocks)
+    best: cst.If | None = None
+    for node in walk(root):
+        if not isinstance(node, cst.If) or id(node) not in blocks:
+            continue
+        if node.orelse is not None and contains(node.orelse, site.node):
+            continue
+        if any(isinstance(inner, cst.SimpleString) and isinstance(literal(inner), str)
+               and name_words(literal(inner)) & registry.INFERENCE_FUNCTION_WORDS
+               for inner in walk(node.test)) and isinstance(node.test, (cst.Comparison, cst.BooleanOperation)):
+            best = node  # walk goes outside in: the last match is the innermost
+    return best
 
 
 def _is_restore(file: FileModel, site: CallSite) -> bool:
