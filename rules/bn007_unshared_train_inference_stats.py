@@ -14,7 +14,9 @@ from bnlint.facts.conditionals import branch_around
 from bnlint.facts.values import Value, constant, literal
 from bnlint.project import ProjectIndex
 from bnlint.rule import Invalid, Report, Rule, Valid
-from bnlint.semantic import CallSite, FileModel, Scope, WithFrame, call_argument, child_nodes, contains
+from bnlint.semantic import (
+    CallSite, FileModel, FunctionInfo, Scope, WithFrame, call_argument, child_nodes, contains, iter_names,
+)
 
 
 class UnsharedTrainInferenceStats(Rule):
@@ -36,6 +38,12 @@ class UnsharedTrainInferenceStats(Rule):
       strings, without ``name``, or the same ``name`` without ``reuse=True``;
     - two different Keras ``BatchNormalization`` objects, one called with
       ``training=True`` and the other with ``training=False``.
+
+    Also flags the first unscoped batch norm (no ``scope``/``name``, no
+    ``reuse``, no ``variable_scope`` around it) of a builder that takes a
+    ``reuse`` parameter it never reads, called several times and at least
+    once with ``reuse=True``: the caller means the calls to share variables,
+    but each builds a fresh ``BatchNorm_N``.
 
     Left alone: pairs under ``variable_scope(..., reuse=...)`` (in the
     function or around a call of it) or after ``scope.reuse_variables()``,
@@ -220,6 +228,7 @@ def block(x, phase):
     def check(self, ctx: FileContext) -> Iterable[Report]:
         file = ctx.file
         sites = batch_norm_sites_in(ctx.project, file)
+        yield from _reuse_dropped(file, sites, ctx.project)
         if len(sites) < 2:
             return
         reported: set[int] = set()
@@ -249,6 +258,58 @@ def block(x, phase):
                     f"{why}; it reads moving statistics training never updates",
                     related=((file, train.site.node),),
                 )
+
+
+def _reuse_dropped(file: FileModel, sites: list[BatchNormSite], project: ProjectIndex) -> Iterable[Report]:
+    """A builder called with ``reuse=True`` that never reads its ``reuse`` parameter, over unscoped batch norms.
+
+    ``discriminator(real)`` then ``discriminator(fake, reuse=True)``: the
+    caller means both calls to share variables, but each call's unscoped
+    batch norms get fresh ``BatchNorm_N`` variables, so the second copy's
+    statistics (and ``gamma``/``beta``) are its own.
+    """
+    by_function: dict[int, list[BatchNormSite]] = {}
+    for bn in sites:
+        function = file.enclosing_function(bn.site.scope)
+        if function is not None and isinstance(function.node, cst.FunctionDef):
+            by_function.setdefault(id(function.node), []).append(bn)
+    for bns in by_function.values():
+        function = file.enclosing_function(bns[0].site.scope)
+        assert function is not None
+        if function.param_named(registry.REUSE_PARAM) is None or _reads_name(function, registry.REUSE_PARAM):
+            continue
+        callers = project.callers(file.function_unit(function))
+        reusing = [c for c in callers if (arg := call_argument(c.site.node, registry.REUSE_PARAM, None)) is not None
+                   and constant(Value(arg.value, c.file, c.site.scope)) is True]
+        if not reusing or len(callers) < 2:
+            continue
+        unscoped = [bn for bn in bns if _fresh_variables(file, bn, project)]
+        if not unscoped:
+            continue
+        first, call = unscoped[0], reusing[0]
+        param = registry.BATCH_NORM_SCOPE_PARAMS[first.api.key]
+        yield Report(
+            first.site.node,
+            f"`{first.display()}` gets new variables on every call of `{function.name}`: its `reuse` parameter, "
+            f"passed `reuse=True` ({call.file.place(call.site.node, with_path=call.file is not file)}), never "
+            f"reaches it, and it has no `{param.name}`",
+            related=((call.file, call.site.node),),
+        )
+
+
+def _reads_name(function: FunctionInfo, name: str) -> bool:
+    """The function's body reads ``name`` (not only declares it as a parameter)."""
+    body = function.node.body
+    return any(node.value == name for node in iter_names(body, nested=True))
+
+
+def _fresh_variables(file: FileModel, bn: BatchNormSite, project: ProjectIndex) -> bool:
+    """Each build of this batch norm creates new variables: no scope or name, no reuse around it."""
+    param = registry.BATCH_NORM_SCOPE_PARAMS.get(bn.api.key)
+    if param is None or bn.via_normalizer_fn or _reuses(bn):
+        return False
+    return _scope_value(file, bn, param) is None and not _reuse_context(file, bn, project) \
+        and not _scope_frames(file, bn)
 
 
 def _enclosing_conds(file: FileModel, site: CallSite) -> list[CallSite]:
