@@ -271,7 +271,7 @@ class FileModel:
         if isinstance(expr, cst.Subscript):
             # ``blocks[i]``, ``models[name]``: an element of the container.
             out = set()
-            for model, element, element_scope in self.element_expressions(expr.value, scope, _literal_index(expr),
+            for model, element, element_scope in self.element_expressions(expr.value, scope, literal_index(expr),
                                                                           depth):
                 out |= model.resolve(element, element_scope, depth)
             return frozenset(out)
@@ -473,7 +473,7 @@ class FileModel:
             out.extend(self.element_expressions(expr.body, scope, index, depth))
             out.extend(self.element_expressions(expr.orelse, scope, index, depth))
         elif isinstance(expr, cst.Subscript):
-            position = _literal_index(expr)
+            position = literal_index(expr)
             for model, inner, inner_scope in self.element_expressions(expr.value, scope, position, depth):
                 out.extend(model.element_expressions(inner, inner_scope, index, depth))
         elif isinstance(expr, cst.Call):
@@ -1062,7 +1062,7 @@ def module_name_literal(expr: cst.BaseExpression, package: str | None) -> tuple[
     return "", False
 
 
-def _literal_index(expr: cst.Subscript) -> int | None:
+def literal_index(expr: cst.Subscript) -> int | None:
     """``k`` of ``x[k]`` for a non-negative integer literal ``k``, else None."""
     if len(expr.slice) != 1 or not isinstance(expr.slice[0].slice, cst.Index):
         return None

@@ -20,7 +20,7 @@ from bnlint import registry
 from bnlint.facts.batch_norm import batch_norm_api_for, batch_norm_sites
 from bnlint.facts.values import literal
 from bnlint.project import ProjectIndex
-from bnlint.semantic import FileModel, Scope, call_argument, child_nodes, dotted
+from bnlint.semantic import FileModel, Scope, call_argument, child_nodes, dotted, literal_index
 
 _MAX_DEPTH = 6
 
@@ -113,6 +113,13 @@ def _expr_evidence(project: ProjectIndex, file: FileModel, expr: cst.BaseExpress
                     or _added_layers_evidence(project, file, expr.value, binding, depth, seen)
                 if found is not None:
                     return found
+        return None
+    if isinstance(expr, cst.Subscript):
+        # ``self.blocks[i]``, ``self.norms[i][level]``: what that element of the container holds.
+        for model, element, element_scope in file.element_expressions(expr.value, scope, literal_index(expr)):
+            found = _expr_evidence(project, model, element, element_scope, depth + 1, seen)
+            if found is not None:
+                return found
         return None
     if isinstance(expr, cst.Attribute) and isinstance(expr.value, cst.Name):
         # ``self.backbone``: what the class assigned to the attribute.
