@@ -5,9 +5,11 @@ ModuleMap reads no file, so these tests use made-up absolute paths.
 
 from __future__ import annotations
 
+import libcst as cst
 import pytest
 
 from bnlint.modules import ModuleMap, ModuleTarget
+from bnlint.semantic import module_name_literal
 
 
 def _map(*paths: str) -> ModuleMap:
@@ -153,3 +155,19 @@ def test_a_copy_of_the_library_itself_is_imported_as_the_library():
     # Relative imports inside it still reach its files.
     assert modules.resolve("/keras-repo/keras/applications/resnet_rs.py", "..layers") == \
         ModuleTarget("/keras-repo/keras/layers/__init__.py", False, ())
+
+
+@pytest.mark.parametrize(("source", "expected"), [
+    ('"nets.resnet"', ("nets.resnet", True)),
+    ('"nets." + name', ("nets.", False)),
+    ('f"{__name__}.nets.{name}"', ("pkg.nets.", False)),
+    ('".".join((__name__, "nets"))', ("pkg.nets", True)),
+    ('".".join([__name__, "nets", name])', ("pkg.nets.", False)),
+    ('f"{root}.{name}"', ("pkg.nets.", False)),
+    ('f"{unknown}.{name}"', ("", False)),
+])
+def test_the_literal_start_of_a_computed_module_name(source, expected):
+    """``importlib.import_module``'s argument: joins, f-strings and names assigned once are read through."""
+    assigned = {"root": cst.parse_expression('".".join((__name__, "nets"))')}
+    expr = cst.parse_expression(source)
+    assert module_name_literal(expr, "pkg", lambda name: assigned.get(name.value)) == expected
