@@ -207,7 +207,8 @@ def _left_out_by_callers(project: ProjectIndex, file: FileModel, function: Funct
         position = index - offset if index is not None and index - offset >= 0 else None
         arg = call_argument(caller.site.node, param, position)
         if arg is None or literal(arg.value) is None:
-            out.extend(_left_out_at(project, caller.file, caller.site, bn, through, depth + 1))
+            if _surely_calls(project, caller.file, caller.site, function):
+                out.extend(_left_out_at(project, caller.file, caller.site, bn, through, depth + 1))
             continue
         if isinstance(arg.value, cst.Name):
             outer = _flag_parameter(caller.file, arg.value, caller.site.scope)
@@ -215,6 +216,18 @@ def _left_out_by_callers(project: ProjectIndex, file: FileModel, function: Funct
                 out.extend(_left_out_by_callers(project, caller.file, outer.scope.function, outer.name, outer, bn,
                                                 depth + 1))
     return out
+
+
+def _surely_calls(project: ProjectIndex, file: FileModel, site: CallSite, function: FunctionInfo) -> bool:
+    """Every callee the call may denote is ``function``: a call that might be of another layer is no origin."""
+    names = file.call_names(site)
+    if not names:
+        return False
+    for name in names:
+        ref = project.function_for_name(name, near=file)
+        if ref is None or ref.info is not function:
+            return False
+    return True
 
 
 def _model_call_origin(project: ProjectIndex, file: FileModel, site: CallSite) -> list[PhaseOrigin]:

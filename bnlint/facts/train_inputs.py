@@ -60,7 +60,12 @@ def _feeds(project: ProjectIndex, here: FileModel, exprs: list[tuple[cst.BaseExp
     if unit is None or unit in seen:
         return False
     seen = seen | {unit}
-    found = _slice(here, exprs)
+    # Every origin asks about the same few train ops: slice each set of expressions once.
+    slices: dict[tuple[int, ...], _Slice] = project.memo("train_input_slices", dict)
+    key = tuple(id(expr) for expr, _scope in exprs)
+    found = slices.get(key)
+    if found is None:
+        found = slices[key] = _slice(here, exprs)
     target_unit = file.unit_name(site.scope)
     if file is here and id(site.node) in found.call_ids:
         return True
