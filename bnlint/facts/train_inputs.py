@@ -40,7 +40,8 @@ class _Slice:
     call_ids: set[int] = field(default_factory=set)
     property_units: set[str] = field(default_factory=set)
     params: list[Binding] = field(default_factory=list)
-    collected: bool = False
+    # Some input is not spelled out: read from a graph collection, or beyond the walk's budget.
+    unknown: bool = False
 
 
 def feeds_train_op(project: ProjectIndex, train_file: FileModel, train_site: CallSite,
@@ -75,7 +76,7 @@ def _feeds(project: ProjectIndex, here: FileModel, exprs: list[tuple[cst.BaseExp
                 return True
         if any(target_unit in project.reach(prop) for prop in found.property_units):
             return True
-    unknown = found.collected
+    unknown = found.unknown
     if found.params and depth < _MAX_CALLER_DEPTH:
         function = found.params[0].scope.function
         assert function is not None
@@ -140,6 +141,8 @@ def _slice(file: FileModel, exprs: list[tuple[cst.BaseExpression, Scope]]) -> _S
                 out.calls.append(call)
                 out.call_ids.add(id(node))
                 if file.call_names(call) & _COLLECTED_LOSS_NAMES:
-                    out.collected = True
+                    out.unknown = True
         stack.extend((child, scope) for child in child_nodes(node))
+    if stack:
+        out.unknown = True
     return out
