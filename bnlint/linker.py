@@ -48,6 +48,8 @@ _MAX_CALL_SITES = 64
 _CACHED_CALLERS_DEPTH = 3
 # How many subclass overrides ``self.m()`` dispatches to; beyond that the method is a framework hook.
 _MAX_OVERRIDES = 8
+# How many definitions ``getattr(module, computed_name)`` may stand for (more: unknown).
+_MAX_PICKED_MEMBERS = 32
 # How many modules a re-exported name is followed through (``from a import x`` where ``a`` imports it too).
 _MAX_REEXPORT_DEPTH = 12
 
@@ -236,6 +238,27 @@ class Linker:
                                          for binding in model.module_scope.bindings.get(attr, ())):
                 out.add(model.full_name(attr))
         return frozenset(out)
+
+    def public_members(self, base: str) -> frozenset[str]:
+        """Public top-level functions and classes of a project module (or of any module an ``<any-in:N>``
+        marker stands for): what ``getattr(module, computed_name)`` may give.
+
+        Empty for anything else, and for more than ``_MAX_PICKED_MEMBERS`` definitions: a name picked
+        from a large module is a general-purpose lookup, not a choice between a few model functions.
+        """
+        if base.startswith(ANY_IN_PREFIX):
+            folder = self._namespaces[int(base[len(ANY_IN_PREFIX):].partition(">")[0])]
+            models = [self.by_path[path] for path in sorted(self.map.files_under(folder)) if path in self.by_path]
+        else:
+            models = [model for model in self.files if model.module_name == base]
+            if len(models) != 1:
+                return frozenset()
+        out = set()
+        for model in models:
+            for name, bindings in model.module_scope.bindings.items():
+                if not name.startswith("_") and any(binding.kind in ("def", "class") for binding in bindings):
+                    out.add(model.full_name(name))
+        return frozenset(out) if len(out) <= _MAX_PICKED_MEMBERS else frozenset()
 
     # --- classes --------------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from typing import Iterable, Iterator
 import libcst as cst
 
 from bnlint.linker import FunctionRef, Linker, nearest, project_module_name
-from bnlint.semantic import INSTANCE, CallSite, FileModel, FunctionInfo
+from bnlint.semantic import INSTANCE, CallSite, FileModel, FunctionInfo, child_nodes, dotted
 
 
 def module_name_for(path: Path) -> str:
@@ -105,6 +105,9 @@ class ProjectIndex:
                         refs = self.functions.get(name)
                         if refs:
                             callees[unit].add(nearest(refs, model).unit)
+            # Reading ``self.outputs`` runs the ``@property`` method ``outputs`` (a lazily built graph).
+            for reader, prop in _property_reads(model):
+                callees[model.function_unit(reader)].add(model.function_unit(prop))
         self._callers = dict(callers)
         self._callees = dict(callees)
 
@@ -187,3 +190,37 @@ class ProjectIndex:
         for model in self.files:
             for site in model.calls:
                 yield model, site
+
+
+def _property_reads(model: FileModel) -> list[tuple[FunctionInfo, FunctionInfo]]:
+    """(method, property) pairs where a method of a class reads ``self.<property>`` of that class.
+
+    A property is a method decorated ``@property`` (or ``cached_property``, ...): reading the
+    attribute calls it, so it belongs to the call graph like a call would.
+    """
+    properties: dict[str, dict[str, FunctionInfo]] = {}
+    for info in model.functions.values():
+        if info.class_qualname and isinstance(info.node, cst.FunctionDef) and any(
+                (dotted(decorator.decorator) or "").endswith("property") for decorator in info.node.decorators):
+            properties.setdefault(info.class_qualname, {})[info.name] = info
+    if not properties:
+        return []
+    pairs = []
+    for info in model.functions.values():
+        owned = properties.get(info.class_qualname or "")
+        if not owned or not info.params or not isinstance(info.node, cst.FunctionDef) or any(
+                dotted(decorator.decorator) == "staticmethod" for decorator in info.node.decorators):
+            continue
+        receiver = info.params[0].name.value
+        stack: list[cst.CSTNode] = [info.node.body]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
+                continue  # a nested definition reads ``self`` only when it runs
+            if isinstance(node, cst.Attribute) and isinstance(node.value, cst.Name) \
+                    and node.value.value == receiver and node.attr.value in owned:
+                prop = owned[node.attr.value]
+                if prop is not info:
+                    pairs.append((info, prop))
+            stack.extend(child_nodes(node))
+    return pairs

@@ -234,8 +234,16 @@ MOMENTS_NAMES = frozenset({
 
 # Keyword arguments that put a layer, a model or a model-building function into training mode.
 TRAINING_KEYWORDS = ("training", "is_training")
+# Parameter names by which a function receives its callers' training mode (a batch-norm wrapper's flag).
+TRAINING_FLAG_PARAMETERS = frozenset({"training", "is_training", "train", "is_train", "phase_train", "train_phase"})
 SET_LEARNING_PHASE_NAMES = frozenset({"tensorflow.keras.backend.set_learning_phase"})
 LEARNING_PHASE_NAMES = frozenset({"tensorflow.keras.backend.learning_phase"})
+# Code that sets, scopes or feeds the Keras learning phase takes charge of it (BN019 then stays silent).
+LEARNING_PHASE_CONTROL_NAMES = SET_LEARNING_PHASE_NAMES | LEARNING_PHASE_NAMES | frozenset({
+    "tensorflow.keras.backend.learning_phase_scope", "tensorflow.keras.backend.symbolic_learning_phase",
+})
+# ``keras.Input(...)``: a functional model is being built (its layers run in the mode the model is called in).
+KERAS_INPUT_NAMES = frozenset({"tensorflow.keras.Input", "tensorflow.keras.layers.Input"})
 # Words of a function name (split at ``_`` and case changes) that mark an inference path.
 INFERENCE_FUNCTION_WORDS = frozenset({
     "predict", "prediction", "predictions", "eval", "evaluate", "evaluation", "infer", "inference",

@@ -18,7 +18,7 @@ import builtins
 import dataclasses
 import re
 from dataclasses import dataclass, field
-from typing import Iterator, Literal
+from typing import Callable, Iterator, Literal
 
 import libcst as cst
 from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
@@ -278,9 +278,30 @@ class FileModel:
         return frozenset()
 
     def _resolve_attribute(self, expr: cst.Attribute, scope: Scope, depth: int) -> frozenset[str]:
-        attr = expr.attr.value
+        return self._members(self.resolve(expr.value, scope, depth), expr.attr.value, depth)
+
+    def _getattr(self, obj: cst.BaseExpression, attr: cst.BaseExpression, scope: Scope,
+                 depth: int) -> frozenset[str]:
+        """``getattr(module, "name")`` is ``module.name``; with a computed name, any public definition of the module.
+
+        A function picked by name from a module loaded by name
+        (``getattr(importlib.import_module(pkg + kind), fn_name)``) is one of
+        those modules' public top-level functions or classes. Of anything
+        else (an object, a library module) a computed attribute is unknown.
+        """
+        bases = self.resolve(obj, scope, depth)
+        if isinstance(attr, cst.SimpleString) and isinstance(attr.evaluated_value, str):
+            return self._members(bases, attr.evaluated_value, depth)
+        if self.linker is None:
+            return frozenset()
         out: set[str] = set()
-        for base in self.resolve(expr.value, scope, depth):
+        for base in bases:
+            out |= self.linker.public_members(base)
+        return frozenset(out)
+
+    def _members(self, bases: frozenset[str], attr: str, depth: int) -> frozenset[str]:
+        out: set[str] = set()
+        for base in bases:
             if base.startswith(NAMESPACE_PREFIX) and self.linker is not None:
                 out.add(self.linker.member(base, attr))
                 continue
@@ -302,6 +323,8 @@ class FileModel:
                 return self._super_instance(scope, depth)
             if func.value == "__import__" and expr.args:
                 return self._imported_module(expr.args[0].value, scope)
+            if func.value == "getattr" and len(expr.args) >= 2 and all(arg.keyword is None for arg in expr.args[:2]):
+                return self._getattr(expr.args[0].value, expr.args[1].value, scope, depth)
         out: set[str] = set()
         for name in self.resolve(func, scope, depth):
             if name in _PARTIAL_NAMES and expr.args:
@@ -336,7 +359,14 @@ class FileModel:
 
     def _imported_module(self, arg: cst.BaseExpression, scope: Scope) -> frozenset[str]:
         """``importlib.import_module(name)``: that module; any module of a package for ``"pkg." + computed``."""
-        name, complete = module_name_literal(arg, self.module_name if self.path.endswith("__init__.py") else None)
+        def assigned_once(name: cst.Name) -> cst.BaseExpression | None:
+            bindings = self.lookup(name.value, scope)
+            if len(bindings) == 1 and bindings[0].kind == "assign" and not bindings[0].unpack:
+                return bindings[0].value
+            return None
+
+        name, complete = module_name_literal(arg, self.module_name if self.path.endswith("__init__.py") else None,
+                                             assigned_once)
         if not name:
             return frozenset()
         if complete:
@@ -1030,35 +1060,62 @@ class _Collector:
         self.calls.pop()
 
 
-def module_name_literal(expr: cst.BaseExpression, package: str | None) -> tuple[str, bool]:
+def module_name_literal(expr: cst.BaseExpression, package: str | None,
+                        follow: Callable[[cst.Name], cst.BaseExpression | None] | None = None,
+                        _depth: int = 0) -> tuple[str, bool]:
     """The literal start of a computed module name, and whether that is all of it.
 
     ``"nets.resnet"`` -> ("nets.resnet", True); ``"nets." + name`` and
     ``f"nets.{name}"`` -> ("nets.", False); in a package's ``__init__.py``,
-    ``f"{__name__}.functions.{name}"`` starts with the package's own name.
+    ``f"{__name__}.functions.{name}"`` and ``".".join((__name__, "functions"))``
+    start with the package's own name. ``follow`` gives the value of a name
+    assigned once (``root = ".".join(...)`` then ``f"{root}.{name}"``).
     """
+    if _depth > 8:
+        return "", False
     if isinstance(expr, cst.SimpleString):
         value = expr.evaluated_value
         return (value, True) if isinstance(value, str) else ("", False)
     if isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, cst.Add):
-        left, complete = module_name_literal(expr.left, package)
+        left, complete = module_name_literal(expr.left, package, follow, _depth + 1)
         if complete:
-            right, right_complete = module_name_literal(expr.right, package)
+            right, right_complete = module_name_literal(expr.right, package, follow, _depth + 1)
             return left + right, right_complete
         return left, False
     if isinstance(expr, cst.FormattedString):
         text = ""
-        for index, part in enumerate(expr.parts):
+        for part in expr.parts:
             if isinstance(part, cst.FormattedStringText):
                 text += part.value
-            elif index == 0 and package and isinstance(part.expression, cst.Name) \
-                    and part.expression.value == "__name__":
-                text += package
-            else:
+                continue
+            if part.conversion is not None or part.format_spec is not None:
+                return text, False
+            value, complete = module_name_literal(part.expression, package, follow, _depth + 1)
+            text += value
+            if not complete:
                 return text, False
         return text, True
-    if isinstance(expr, cst.Name) and expr.value == "__name__" and package:
-        return package, True
+    if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute) and expr.func.attr.value == "join" \
+            and isinstance(expr.func.value, cst.SimpleString) and len(expr.args) == 1 \
+            and isinstance(expr.args[0].value, (cst.Tuple, cst.List)):
+        separator = expr.func.value.evaluated_value
+        if not isinstance(separator, str):
+            return "", False
+        text = ""
+        for index, element in enumerate(expr.args[0].value.elements):
+            if isinstance(element, cst.StarredElement):
+                return text, False
+            value, complete = module_name_literal(element.value, package, follow, _depth + 1)
+            text += (separator if index else "") + value
+            if not complete:
+                return text, False
+        return text, True
+    if isinstance(expr, cst.Name):
+        if expr.value == "__name__":
+            return (package, True) if package else ("", False)
+        assigned = follow(expr) if follow is not None else None
+        if assigned is not None:
+            return module_name_literal(assigned, package, follow, _depth + 1)
     return "", False
 
 

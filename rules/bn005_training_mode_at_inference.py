@@ -10,6 +10,7 @@ from bnlint import registry
 from bnlint.context import FileContext
 from bnlint.facts import tokens
 from bnlint.facts.batch_norm import batch_norm_sites, batch_norm_sites_in, classify
+from bnlint.facts.dropped_flag import callers_asking_for, dropped_flag
 from bnlint.facts.inference import (
     inference_function_around,
     is_export_call,
@@ -74,7 +75,13 @@ class TrainingModeAtInference(Rule):
     - ``tf.keras.backend.set_learning_phase(1)`` in an inference function,
       or followed in the same function by ``model.predict``/``evaluate`` or
       an export without resetting it to 0;
-    - ``{tf.keras.backend.learning_phase(): 1}`` fed in an inference function.
+    - ``{tf.keras.backend.learning_phase(): 1}`` fed in an inference function;
+    - a batch norm that trains by default (``slim.batch_norm``,
+      ``tf.contrib.layers.batch_norm``) in a wrapper that takes a training
+      flag (``train``, ``is_training``, ...) and never passes it on, when a
+      caller asks for inference mode: it passes ``False``, directly or
+      through a parameter of its own (``sampler`` calls ``generator(z,
+      train=False)``, which calls ``bn(h, train=train)``).
 
     A training-only script (builds a train op, no evaluation or prediction of
     the same graph) is not flagged, nor unit tests (``*_test.py`` and
@@ -215,6 +222,28 @@ def eval_input_fn(images):
 """
         ),
     ]
+    VALID += [
+        # The wrapper forwards its flag.
+        Valid(
+            """
+import tensorflow as tf
+def batch_norm(x, train=True):
+    return tf.contrib.layers.batch_norm(x, is_training=train, updates_collections=None)
+def sampler(h):
+    return batch_norm(h, train=False)
+"""
+        ),
+        # The flag is dropped, but every caller wants training mode anyway.
+        Valid(
+            """
+import tensorflow as tf
+def batch_norm(x, train=True):
+    return tf.contrib.layers.batch_norm(x, updates_collections=None)
+def generator(h):
+    return batch_norm(h, train=True)
+"""
+        ),
+    ]
     INVALID = [
         Invalid(
             """
@@ -223,6 +252,20 @@ def predict(model, images):
     return model(images, training=True)  # error: [BN005]
 """,
             message="inside `predict`",
+        ),
+        # A wrapper drops its flag: the sampler's `train=False` (through `generator`) never arrives.
+        Invalid(
+            """
+import tensorflow as tf
+def batch_norm(x, train=True):
+    return tf.contrib.layers.batch_norm(x, decay=0.9, updates_collections=None)  # error: [BN005]
+def generator(z, train=True):
+    return tf.nn.relu(batch_norm(tf.layers.dense(z, 64), train=train))
+def sampler(z):
+    return generator(z, train=False)
+""",
+            message="`batch_norm` takes `train` but never passes it on, though a caller asks for inference mode "
+                    "(`False` at line 7)",
         ),
         Invalid(
             """
@@ -369,13 +412,18 @@ class DetectorTrainer(detector.Detector):
         yield from _learning_phase_fed(file, project)
         yield from _training_flag_fed_to_evaluation(file, project)
         yield from _flag_fed_but_never_wired(file, project)
+        reported: set[int] = set()
         for where, node, what, graph in project.memo(self.CODE, lambda: _training_graph_findings(project)):
             if where is file:
+                reported.add(id(node))
                 yield Report(
                     node,
                     f"{what} in a graph {graph.describe(file)} that builds no train op",
                     related=((graph.file, graph.site.node),),
                 )
+        for report in _dropped_inference_requests(project, file):
+            if id(report.node) not in reported:
+                yield report
 
 
 def _base(file: FileModel) -> str:
@@ -771,3 +819,26 @@ class _Export:
             else f"{_base(self.file)}:{self.file.line(self.site.node)}"
         verb = "restored by" if _is_restore(self.file, self.site) else "exported by"
         return f"{verb} `{_short(self.file.code(self.site.node.func))}` ({where})"
+
+
+def _dropped_inference_requests(project: ProjectIndex, file: FileModel) -> Iterator[Report]:
+    """A wrapper drops its flag, its batch norm trains by default, and a caller asks for inference mode."""
+    for bn in batch_norm_sites(project):
+        if bn.file is not file or bn.api.training is None or bn.api.training.default is not True \
+                or bn.frozen_layer():
+            continue
+        dropped = dropped_flag(bn)
+        if dropped is None:
+            continue
+        asking = callers_asking_for(project, file, dropped, False)
+        if not asking:
+            continue
+        first = asking[0]
+        where = first.file.place(first.expr, with_path=first.file is not file)
+        yield Report(
+            bn.site.node,
+            f"`{_short(file.code(bn.site.node))}` runs in training mode (`{bn.api.training.param.name}` defaults "
+            f"to True) whatever its callers ask: {dropped.describe()}, though a caller asks for inference mode "
+            f"(`{first.file.code(first.expr)}` at {where})",
+            related=((first.file, first.expr),),
+        )

@@ -6,9 +6,11 @@ these tests use made-up absolute paths, and ``tmp_path`` where that question mat
 
 from __future__ import annotations
 
+import libcst as cst
 import pytest
 
 from bnlint.modules import ModuleMap, ModuleTarget
+from bnlint.semantic import module_name_literal
 
 
 def _map(*paths: str) -> ModuleMap:
@@ -166,3 +168,19 @@ def test_an_init_on_disk_that_is_not_linted_still_makes_a_regular_package(tmp_pa
     assert _map(trainer, detector).resolve(trainer, "keras.detector") == ModuleTarget(detector, False, ())
     (package / "__init__.py").unlink()
     assert _map(trainer, detector).resolve(trainer, "keras.detector") is None  # a namespace folder: the library
+
+
+@pytest.mark.parametrize(("source", "expected"), [
+    ('"nets.resnet"', ("nets.resnet", True)),
+    ('"nets." + name', ("nets.", False)),
+    ('f"{__name__}.nets.{name}"', ("pkg.nets.", False)),
+    ('".".join((__name__, "nets"))', ("pkg.nets", True)),
+    ('".".join([__name__, "nets", name])', ("pkg.nets.", False)),
+    ('f"{root}.{name}"', ("pkg.nets.", False)),
+    ('f"{unknown}.{name}"', ("", False)),
+])
+def test_the_literal_start_of_a_computed_module_name(source, expected):
+    """``importlib.import_module``'s argument: joins, f-strings and names assigned once are read through."""
+    assigned = {"root": cst.parse_expression('".".join((__name__, "nets"))')}
+    expr = cst.parse_expression(source)
+    assert module_name_literal(expr, "pkg", lambda name: assigned.get(name.value)) == expected
