@@ -66,6 +66,17 @@ def prefilter_tokens(rules: Sequence[type[Rule]]) -> list[str] | None:
     return sorted(tokens, key=len, reverse=True) if tokens else None
 
 
+def checked_tokens(rules: Sequence[type[Rule]]) -> list[str] | None:
+    """The pre-filter's tokens and the rules' check-only tokens: what a parsed file is searched for."""
+    tokens = prefilter_tokens(rules)
+    if tokens is None:
+        return None
+    every = set(tokens)
+    for rule in rules:
+        every.update(rule.CHECK_TOKENS)
+    return sorted(every, key=len, reverse=True)
+
+
 def token_pattern(rules: Sequence[type[Rule]]) -> re.Pattern[str] | None:
     """One regex matching any token of the rules; None when a rule did not declare tokens."""
     tokens = prefilter_tokens(rules)
@@ -117,11 +128,14 @@ def _lint(files: Sequence[Path], rules: Sequence[type[Rule]], sources: Mapping[P
     parse_error_rule = rules_by_code.get(PARSE_ERROR_CODE)
     checking_rules = [rule() for rule in rules if rule.CODE != PARSE_ERROR_CODE]
     tokens = prefilter_tokens([type(rule) for rule in checking_rules])
+    every = checked_tokens([type(rule) for rule in checking_rules])
+    check_only = [token for token in every if token not in set(tokens or ())] if every is not None else []
 
     parsed: list[_Parsed] = []
     try:
         with _trees_out_of_collector():
-            _read_and_parse(files, sources, result, parse_error_rule, tokens, parsed, progress, known_analysed)
+            _read_and_parse(files, sources, result, parse_error_rule, tokens, parsed, progress, known_analysed,
+                            check_only)
         _check(parsed, checking_rules, result)
     finally:
         gc.unfreeze()
@@ -132,7 +146,7 @@ def _lint(files: Sequence[Path], rules: Sequence[type[Rule]], sources: Mapping[P
 def _read_and_parse(files: Sequence[Path], sources: Mapping[Path, SourceFile], result: LintResult,
                     parse_error_rule: type[Rule] | None, tokens: list[str] | None,
                     parsed: list[_Parsed], progress: Callable[[int], None] | None,
-                    known_analysed: set[str] | None = None) -> None:
+                    known_analysed: set[str] | None = None, check_only: Sequence[str] = ()) -> None:
     readable: list[tuple[Path, SourceFile, NoqaMap, frozenset[str] | None]] = []
     for path in files:
         result.files_checked += 1
@@ -172,6 +186,9 @@ def _read_and_parse(files: Sequence[Path], sources: Mapping[Path, SourceFile], r
         result.files_parsed += 1
         if translation is not None:
             result.python2.append(str(path))
+        if present is not None and check_only:
+            # Check-only tokens matter once a file is parsed anyway: they choose the rules that read it.
+            present = present | frozenset(token for token in check_only if token in source.text)
         parsed.append(_Parsed(source, model, noqa, present, translation))
 
 
@@ -208,7 +225,8 @@ def _run_rules(parsed: list[_Parsed], checking_rules: list[Rule], project: Proje
     for item in parsed:
         context = FileContext(item.model, project)
         for rule in checking_rules:
-            if item.tokens is not None and item.tokens.isdisjoint(rule.TOKENS):
+            if item.tokens is not None and item.tokens.isdisjoint(rule.TOKENS) \
+                    and item.tokens.isdisjoint(rule.CHECK_TOKENS):
                 continue
             try:
                 findings = [_in_original(_finding(rule, item.model, report), translations)

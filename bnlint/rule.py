@@ -89,8 +89,12 @@ class Rule:
     SEVERITY: ClassVar[Severity] = "error"
     # Opt-in rules run only when selected explicitly (``--select``/``extend-select``).
     OPT_IN: ClassVar[bool] = False
-    # A file can only produce findings of this rule if it contains one of these substrings.
+    # A file can only produce findings of this rule if it contains one of these substrings, or
+    # is parsed anyway (it links to such a file through imports) and holds one of CHECK_TOKENS.
     TOKENS: ClassVar[tuple[str, ...]] = ()
+    # Words that make a file the rule checks, without making it worth parsing on their own
+    # (``val``, ``test``, ``tensorflow``): a program with none of TOKENS has nothing to report.
+    CHECK_TOKENS: ClassVar[tuple[str, ...]] = ()
     # True when a finding depends on other files than the one it is reported in.
     PROJECT_WIDE: ClassVar[bool] = False
     VALID: ClassVar[list[Valid]] = []

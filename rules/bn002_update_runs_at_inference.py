@@ -84,7 +84,9 @@ class UpdateRunsAtInference(Rule):
     NAME = "update-runs-at-inference"
     FIX_TITLE = "Build the update op inside the training branch function"
     TOKENS = ("ExponentialMovingAverage", "updates_collections", "assign_moving_average", "moving_",
-              "running_", "pop_mean", "pop_var", "assign") + tokens.EVALUATION
+              "running_", "pop_mean", "pop_var", "assign")
+    # An evaluation run of a graph built elsewhere (``loss_val.eval(...)``): checked when linked.
+    CHECK_TOKENS = tokens.EVALUATION
     PROJECT_WIDE = True
 
     VALID = [

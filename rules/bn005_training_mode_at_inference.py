@@ -124,8 +124,9 @@ class TrainingModeAtInference(Rule):
     NAME = "training-mode-at-inference"
     FIX_TITLE = "Run batch norm in inference mode (`training=False`) on this path"
     TOKENS = ("training=True", "training = True", "learning_phase", "saved_model", "write_graph",
-              "convert_variables_to_constants", "save_model", ".restore(") + tokens.BATCH_NORM \
-        + tokens.EVALUATION
+              "convert_variables_to_constants", "save_model", ".restore(") + tokens.BATCH_NORM
+    # An inference path calling a builder elsewhere (``build_test_graph``, ``x_val``): checked when linked.
+    CHECK_TOKENS = tokens.EVALUATION
     PROJECT_WIDE = True
 
     VALID = [

@@ -532,11 +532,14 @@ def _batch_norm_at(project: ProjectIndex, origin: PhaseOrigin) -> BatchNormSite 
 
 
 def _learning_phase_findings(project: ProjectIndex) -> list[_LearningPhaseFinding]:
+    # Without a graph train op nothing can be reported: skip reading every call for origins.
+    train_ops = [(t.file, t.site) for t in train_op_sites(project) if _graph_train_op(t)] + \
+        [(f, s) for f, s in _helper_train_ops(project) if not in_tf_function(f, s.scope)]
+    if not train_ops:
+        return []
     origins = learning_phase_origins(project)
     if not origins:
         return []
-    train_ops = [(t.file, t.site) for t in train_op_sites(project) if _graph_train_op(t)] + \
-        [(f, s) for f, s in _helper_train_ops(project) if not in_tf_function(f, s.scope)]
     groups: dict[tuple[str, str], _LearningPhaseFinding] = {}
     for origin in sorted(origins, key=lambda o: (o.file.path, o.site.order)):
         train = _fed_train_op(project, origin, train_ops)

@@ -165,3 +165,38 @@ def test_an_expression_too_deep_for_cpython_spread_over_lines_is_one_bn000(tmp_p
     findings = _lint(tmp_path, "tall_unary.py", source.encode())
     assert [(code, row) for code, row, *_ in findings] == [("BN000", 4)]
     assert "too deep to analyse" in findings[0][3]
+
+
+def _val_words_rule():
+    """A rule parsed for ``batch_norm`` that also checks files holding only ``val_`` (a check-only token)."""
+    import libcst as cst
+
+    from bnlint.rule import Report, Rule
+    from bnlint.semantic import walk
+
+    class ValWords(Rule):
+        """Reports each ``val_`` name."""
+
+        CODE = "BN990"
+        NAME = "val-words"
+        TOKENS = ("batch_norm",)
+        CHECK_TOKENS = ("val_",)
+
+        def check(self, ctx):
+            for node in walk(ctx.file.module):
+                if isinstance(node, cst.Name) and node.value.startswith("val_"):
+                    yield Report(node, f"`{node.value}`")
+
+    return ValWords
+
+
+def test_check_only_tokens_choose_rules_for_parsed_files_but_parse_nothing(tmp_path):
+    rule = _val_words_rule()
+    (tmp_path / "model.py").write_text("import tensorflow as tf\nnet = tf.layers.batch_normalization\n")
+    # Linked to a token file by its import: parsed, and checked for its check-only token.
+    (tmp_path / "evaluate.py").write_text("import model\nval_loss = model.net\n")
+    # Holds only the check-only token and links to nothing: never parsed.
+    (tmp_path / "notes.py").write_text("val_count = 3\n")
+    result = lint_files(sorted(tmp_path.glob("*.py")), [rule])
+    assert [(f.filename.rsplit("/", 1)[-1], f.message) for f in result.findings] == [("evaluate.py", "`val_loss`")]
+    assert result.files_parsed == 2

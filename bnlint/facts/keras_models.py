@@ -202,10 +202,12 @@ def _constructed_evidence(project: ProjectIndex, file: FileModel, call: cst.Call
 
 
 def _linted_class(project: ProjectIndex, file: FileModel, name: str) -> tuple[FileModel, str] | None:
-    for model in [file, *project.files]:
-        prefix = f"{model.module_name}." if model.module_name else ""
-        if name.startswith(prefix) and name[len(prefix):] in model.class_scopes:
-            return model, name[len(prefix):]
+    """The linted class a resolved name denotes, this file's own first."""
+    prefix = f"{file.module_name}." if file.module_name else ""
+    if name.startswith(prefix) and name[len(prefix):] in file.class_scopes:
+        return file, name[len(prefix):]
+    if project.linker is not None:
+        return project.linker.class_named(name, near=file)
     return None
 
 
@@ -298,6 +300,10 @@ def frozen_names(file: FileModel) -> frozenset[str]:
     if cached is not None:
         return cached
     out: set[str] = set()
+    if f".{registry.TRAINABLE_ATTRIBUTE}" not in file.text:
+        # Most files never freeze anything: a substring test spares walking their whole tree.
+        file._frozen_names = frozenset()  # type: ignore[attr-defined]
+        return file._frozen_names  # type: ignore[attr-defined]
     stack: list[cst.CSTNode] = [file.module]
     while stack:
         node = stack.pop()

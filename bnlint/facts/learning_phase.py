@@ -240,12 +240,13 @@ def _model_call_origin(project: ProjectIndex, file: FileModel, site: CallSite) -
     if call_argument(node, registry.TRAINING_PARAM.name, registry.TRAINING_PARAM.position) is not None \
             or has_star_args(node) or not node.args:
         return []
-    if project.callees_of_site(file, site):
-        return []
+    # The cheap tests first: this runs for every call of the project.
     names = file.call_names(site)
     if not names or not all(name.endswith(INSTANCE) for name in names):
         return []
     if is_keras_batch_norm_class(frozenset(name[: -len(INSTANCE)] for name in names), file):
+        return []
+    if project.callees_of_site(file, site):
         return []
     evidence = batch_norm_held_by(project, file, node.func, site.scope)
     if evidence is None or evidence.pretrained:

@@ -83,9 +83,15 @@ def classify_train_op(file: FileModel, site: CallSite) -> bool | None:
     return None if _OPTIMIZER_RECEIVER.search(text.split(".")[-1]) else False
 
 
+_GRAPH_MARKER_WORDS = frozenset(name.rsplit(".", 1)[-1] for name in registry.GRAPH_MODE_MARKERS)
+
+
 def module_builds_graph(file: FileModel) -> bool:
     """The file uses TF1 graph machinery (sessions, placeholders, Estimator specs)."""
     def compute() -> bool:
+        # Every marker's last name must be in the text: most files are spared resolving each call.
+        if not any(name in file.text for name in _GRAPH_MARKER_WORDS):
+            return False
         for site in file.calls:
             if file.call_names(site) & registry.GRAPH_MODE_MARKERS:
                 return True
