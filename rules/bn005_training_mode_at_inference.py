@@ -72,6 +72,10 @@ class TrainingModeAtInference(Rule):
       defines and feeds a ``tf.bool`` placeholder ``False``
       (``{is_training: False}``) that never reaches any batch norm's flag:
       the evaluation it means to run is in training mode;
+    - a ``sess.run`` in an inference function (``def predict(x):``) that
+      fetches a tensor of the module's own graph whose batch norms are built
+      in training mode (a script that trains at module level and reuses the
+      same graph to predict);
     - ``tf.keras.backend.set_learning_phase(1)`` in an inference function,
       or followed in the same function by ``model.predict``/``evaluate`` or
       an export without resetting it to 0;
@@ -413,6 +417,7 @@ class DetectorTrainer(detector.Detector):
         yield from _learning_phase_fed(file, project)
         yield from _training_flag_fed_to_evaluation(file, project)
         yield from _flag_fed_but_never_wired(file, project)
+        yield from _module_graph_run_at_inference(file, project)
         reported: set[int] = set()
         for where, node, what, graph in project.memo(self.CODE, lambda: _training_graph_findings(project)):
             if where is file:
@@ -677,6 +682,40 @@ def _flag_fed_but_never_wired(file: FileModel, project: ProjectIndex) -> Iterato
                                    f"`{_short(file.code(flag.key))}: False` (line {file.line(flag.key)}) but never "
                                    f"passes that flag to its batch norms",
                      related=((file, flag.key),))
+
+
+def _module_graph_run_at_inference(file: FileModel, project: ProjectIndex) -> Iterator[Report]:
+    """``def predict(x): return sess.run(logits, ...)`` where ``logits`` is the module's training-mode graph.
+
+    A script builds one graph at module level with its batch norms in
+    training mode (a literal or a ``True`` default) and reuses it from a
+    function named for inference: that function evaluates in training mode.
+    """
+    module_units = f"{file.path}::<module>"
+    training = [bn for bn in batch_norm_sites_in(project, file)
+                if bn.unit == module_units and bn.training_values() and all(v is True for v in bn.training_values())]
+    if not training:
+        return
+    for run in session_runs(file):
+        function = _inference_function(file, run.site.scope, project)
+        if function is None or any(constant(Value(entry.value, file, run.site.scope)) is False
+                                   for entry in run.feeds):
+            continue
+        fetched = [fetch for fetch in run.fetches if isinstance(fetch, cst.Name)
+                   and _module_global_name(file, fetch.value, run.site.scope)]
+        if not fetched:
+            continue
+        first = training[0]
+        yield Report(run.site.node,
+                     f"`{_short(file.code(run.site.node))}` inside `{function.name}`, an inference path, runs the "
+                     f"module's graph (`{fetched[0].value}`), whose batch norm `{first.display()}` (line "
+                     f"{file.line(first.site.node)}) is in training mode: it normalises with batch statistics",
+                     related=((file, first.site.node),))
+
+
+def _module_global_name(file: FileModel, name: str, scope: Scope) -> bool:
+    bindings = file.lookup(name, scope)
+    return bool(bindings) and all(binding.scope is file.module_scope for binding in bindings)
 
 
 def _bool_placeholder(file: FileModel, scope: Scope, expr: cst.BaseExpression) -> bool:
