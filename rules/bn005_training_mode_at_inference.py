@@ -510,7 +510,8 @@ def _inference_function(file: FileModel, scope: Scope, project: ProjectIndex) ->
 def _shared_model_builder(project: ProjectIndex, file: FileModel, function: FunctionInfo) -> bool:
     """``function`` builds batch norms itself and a caller that is not an inference path builds a train op."""
     unit = file.function_unit(function)
-    if not any(bn.unit == unit for bn in batch_norm_sites(project)):
+    building = project.memo("BN005.batch_norm_units", lambda: frozenset(bn.unit for bn in batch_norm_sites(project)))
+    if unit not in building:
         return False
     trains = project.memo("BN005.train_units",
                           lambda: frozenset(t.file.unit_name(t.site.scope) for t in train_op_sites(project)))
