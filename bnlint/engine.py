@@ -129,7 +129,8 @@ def _lint(files: Sequence[Path], rules: Sequence[type[Rule]], sources: Mapping[P
     checking_rules = [rule() for rule in rules if rule.CODE != PARSE_ERROR_CODE]
     tokens = prefilter_tokens([type(rule) for rule in checking_rules])
     every = checked_tokens([type(rule) for rule in checking_rules])
-    check_only = [token for token in every if token not in set(tokens or ())] if every is not None else []
+    parse_tokens = set(tokens or ())
+    check_only = [token for token in every if token not in parse_tokens] if every is not None else []
 
     parsed: list[_Parsed] = []
     try:

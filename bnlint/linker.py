@@ -128,6 +128,8 @@ class Linker:
         self._subclasses: dict[str, list[str]] | None = None
         # id(function) -> (function, its callers); the function is kept so its id stays its own.
         self._callers_cache: dict[int, tuple[FunctionInfo, list[tuple[FileModel, CallSite, int]]]] = {}
+        # id(parameter binding) -> its literals (``values.constant_origins``); bindings live as long as the linker.
+        self.constant_origins: dict[int, object] = {}
 
     # --- modules ------------------------------------------------------------------------
 

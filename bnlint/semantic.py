@@ -157,6 +157,7 @@ class FileModel:
         # Keyed by one int packing the expression's and the scope's ids: a tuple of two ints
         # took three objects per entry (hundreds of thousands of entries on a large project).
         self._resolve_cache: dict[int, frozenset[str]] = {}
+        self._if_statements: dict[int, list[cst.If]] = {}
         self._positions = None
         # Set by the engine for notebooks: maps rows of the joined cells back to cells.
         self.cells: CellMap | None = None
@@ -657,6 +658,25 @@ class FileModel:
         return f"{name}:{row}" if with_path else f"line {row}"
 
     # --- queries -----------------------------------------------------------------------
+
+    def is_module_global(self, name: str, scope: Scope) -> bool:
+        """``name`` read in ``scope`` is a module-level name of this file (no local or enclosing binding)."""
+        bindings = self.lookup(name, scope)
+        return bool(bindings) and all(binding.scope is self.module_scope for binding in bindings)
+
+    def ifs_around(self, site: CallSite) -> list[cst.If]:
+        """The ``if`` statements whose body (not their ``else``/``elif``) holds a call, outermost first."""
+        if not site.blocks:
+            return []
+        function = self.enclosing_function(site.scope)
+        root: cst.CSTNode = function.node if function is not None else self.module
+        statements = self._if_statements.get(id(root))
+        if statements is None:
+            # ``walk`` yields a statement before anything inside it: outermost first.
+            statements = self._if_statements[id(root)] = [node for node in walk(root) if isinstance(node, cst.If)]
+        blocks = set(site.blocks)
+        return [node for node in statements
+                if id(node) in blocks and not (node.orelse is not None and contains(node.orelse, site.node))]
 
     def enclosing_function(self, scope: Scope) -> FunctionInfo | None:
         """The nearest ``def`` around a scope (lambdas and comprehensions are transparent)."""

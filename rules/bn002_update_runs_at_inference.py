@@ -10,9 +10,9 @@ from bnlint import registry
 from bnlint.context import FileContext
 from bnlint.facts import tokens
 from bnlint.facts.batch_norm import BatchNormSite, batch_norm_sites, classify
-from bnlint.facts.conditionals import Branch, branches_of, inside
-from bnlint.facts.inference import inference_function_around, name_words
-from bnlint.facts.sessions import SessionRun, context_names, fetches_train_op, session_runs
+from bnlint.facts.conditionals import Branch, branches_of, file_branches, inside
+from bnlint.facts.inference import inference_function_around
+from bnlint.facts.sessions import SessionRun, evaluation_names, fetches_train_op, session_runs
 from bnlint.facts.training_flag import reaches_flag
 from bnlint.facts.values import Value, constant, constant_origins
 from bnlint.project import ProjectIndex
@@ -196,8 +196,7 @@ def _evaluation_runs_updating(file: FileModel, project: ProjectIndex) -> Iterato
     """Evaluation runs of a graph whose batch norms update their moving statistics in place, in training mode."""
     for run in session_runs(file):
         function = inference_function_around(file, run.site.scope)
-        evidence = [name for name in context_names(run)
-                    if name_words(name.replace(".", "_")) & registry.EVALUATION_DATA_WORDS]
+        evidence = evaluation_names(run)
         if function is None and not evidence:
             continue
         if fetches_train_op(project, run) or _feeds_a_false_flag(project, run):
@@ -233,13 +232,10 @@ def _feeds_a_false_flag(project: ProjectIndex, run: SessionRun) -> bool:
 
 
 def _cond_predicate(file: FileModel, expr: cst.BaseExpression) -> bool:
+    """``expr`` is written as the predicate of a conditional of the file (its branches, computed once per file)."""
     text = file.code(expr)
-    for site in file.calls:
-        if branches_of(file, site):
-            predicate = site.node.args[0].value if site.node.args else None
-            if predicate is not None and file.code(predicate) == text:
-                return True
-    return False
+    conds = {id(branch.cond.node): branch.cond.node for branch in file_branches(file)}
+    return any(bool(cond.args) and file.code(cond.args[0].value) == text for cond in conds.values())
 
 
 def _always_training(bn: BatchNormSite) -> bool:

@@ -9,7 +9,7 @@ import libcst as cst
 from bnlint import registry
 from bnlint.context import FileContext
 from bnlint.facts import tokens
-from bnlint.facts.batch_norm import batch_norm_sites, batch_norm_sites_in, classify
+from bnlint.facts.batch_norm import batch_norm_sites, batch_norm_sites_by_unit, batch_norm_sites_in, classify
 from bnlint.facts.dropped_flag import callers_asking_for, dropped_flag
 from bnlint.facts.inference import (
     inference_function_around,
@@ -20,7 +20,7 @@ from bnlint.facts.inference import (
 )
 from bnlint.facts.keras_models import batch_norm_held_by
 from bnlint.facts.train_ops import classify_train_op, module_builds_graph, train_op_sites, uses_hooking_helper
-from bnlint.facts.sessions import context_names, fetches_train_op, session_runs
+from bnlint.facts.sessions import evaluation_names, fetches_train_op, session_runs
 from bnlint.facts.training_flag import flag_at_call, flag_parameters, reaches_flag
 from bnlint.facts.values import Value, constant, literal
 from bnlint.names import is_tensorflow_name
@@ -510,8 +510,7 @@ def _inference_function(file: FileModel, scope: Scope, project: ProjectIndex) ->
 def _shared_model_builder(project: ProjectIndex, file: FileModel, function: FunctionInfo) -> bool:
     """``function`` builds batch norms itself and a caller that is not an inference path builds a train op."""
     unit = file.function_unit(function)
-    building = project.memo("BN005.batch_norm_units", lambda: frozenset(bn.unit for bn in batch_norm_sites(project)))
-    if unit not in building:
+    if unit not in batch_norm_sites_by_unit(project):
         return False
     trains = project.memo("BN005.train_units",
                           lambda: frozenset(t.file.unit_name(t.site.scope) for t in train_op_sites(project)))
@@ -646,8 +645,7 @@ def _training_flag_fed_to_evaluation(file: FileModel, project: ProjectIndex) -> 
             if not reaches_flag(project, file, run.site.scope, entry.key):
                 continue
             function = _inference_function(file, run.site.scope, project)
-            evidence = [name for name in context_names(run)
-                        if name_words(name.replace(".", "_")) & registry.EVALUATION_DATA_WORDS]
+            evidence = evaluation_names(run)
             if function is None and not evidence:
                 continue
             if fetches_train_op(project, run):
@@ -703,7 +701,7 @@ def _module_graph_run_at_inference(file: FileModel, project: ProjectIndex) -> It
                                    for entry in run.feeds):
             continue
         fetched = [fetch for fetch in run.fetches if isinstance(fetch, cst.Name)
-                   and _module_global_name(file, fetch.value, run.site.scope)]
+                   and file.is_module_global(fetch.value, run.site.scope)]
         if not fetched:
             continue
         first = training[0]
@@ -712,11 +710,6 @@ def _module_graph_run_at_inference(file: FileModel, project: ProjectIndex) -> It
                      f"module's graph (`{fetched[0].value}`), whose batch norm `{first.display()}` (line "
                      f"{file.line(first.site.node)}) is in training mode: it normalises with batch statistics",
                      related=((file, first.site.node),))
-
-
-def _module_global_name(file: FileModel, name: str, scope: Scope) -> bool:
-    bindings = file.lookup(name, scope)
-    return bool(bindings) and all(binding.scope is file.module_scope for binding in bindings)
 
 
 def _bool_placeholder(file: FileModel, scope: Scope, expr: cst.BaseExpression) -> bool:
@@ -783,22 +776,12 @@ def _in_inference_mode_branch(project: ProjectIndex, export: _Export, train_unit
 
 def _mode_branch(file: FileModel, site: CallSite) -> cst.If | None:
     """The innermost ``if`` around ``site`` (in its body) that compares with a string naming an inference mode."""
-    if not site.blocks:
-        return None
-    function = file.enclosing_function(site.scope)
-    root: cst.CSTNode = function.node if function is not None else file.module
-    blocks = set(site.blocks)
-    best: cst.If | None = None
-    for node in walk(root):
-        if not isinstance(node, cst.If) or id(node) not in blocks:
-            continue
-        if node.orelse is not None and contains(node.orelse, site.node):
-            continue
-        if any(isinstance(inner, cst.SimpleString) and isinstance(literal(inner), str)
-               and name_words(literal(inner)) & registry.INFERENCE_FUNCTION_WORDS
-               for inner in walk(node.test)) and isinstance(node.test, (cst.Comparison, cst.BooleanOperation)):
-            best = node  # walk goes outside in: the last match is the innermost
-    return best
+    for statement in reversed(file.ifs_around(site)):
+        if isinstance(statement.test, (cst.Comparison, cst.BooleanOperation)) and any(
+                isinstance(inner, cst.SimpleString) and isinstance(literal(inner), str)
+                and name_words(literal(inner)) & registry.INFERENCE_FUNCTION_WORDS for inner in walk(statement.test)):
+            return statement
+    return None
 
 
 def _is_restore(file: FileModel, site: CallSite) -> bool:

@@ -126,6 +126,16 @@ def batch_norm_sites(project: ProjectIndex) -> list[BatchNormSite]:
     return project.memo("batch_norm_sites", lambda: _collect(project))
 
 
+def batch_norm_sites_by_unit(project: ProjectIndex) -> dict[str, list[BatchNormSite]]:
+    """Every batch-norm site, by the unit (function or module top level) that builds it (computed once)."""
+    def compute() -> dict[str, list[BatchNormSite]]:
+        out: dict[str, list[BatchNormSite]] = {}
+        for bn in batch_norm_sites(project):
+            out.setdefault(bn.unit, []).append(bn)
+        return out
+    return project.memo("batch_norm_sites_by_unit", compute)
+
+
 def batch_norm_sites_in(project: ProjectIndex, file: FileModel) -> list[BatchNormSite]:
     return [bn for bn in batch_norm_sites(project) if bn.file is file]
 

@@ -121,7 +121,7 @@ def _names_train_op(call: cst.Call) -> bool:
 
 def context_names(run: SessionRun) -> list[str]:
     """Names the code uses around a run: those it assigns and fetches, and those of the loops it sits in."""
-    file, site = run.file, run.site
+    site = run.site
     names: list[str] = list(site.assigned_to)
     names += [text for fetch in run.fetches if (text := dotted(fetch)) is not None]
     loops = set(site.blocks)
@@ -136,3 +136,9 @@ def context_names(run: SessionRun) -> list[str]:
             break
         scope = scope.parent
     return list(dict.fromkeys(names))
+
+
+def evaluation_names(run: SessionRun) -> list[str]:
+    """The names around a run that say it evaluates test or validation data (``val_loss``, ``for val_step``)."""
+    return [name for name in context_names(run)
+            if name_words(name.replace(".", "_")) & registry.EVALUATION_DATA_WORDS]

@@ -222,16 +222,11 @@ def _global_fetched_with_updates(file: FileModel, site: CallSite, names: set[str
         # Wherever the function is defined: it reads the global when it runs.
         if file.enclosing_function(other.scope) is None or not _is_group_or_run(file, other.node, other.scope):
             continue
-        reads_global = any(name.value in names and _module_global(file, name.value, other.scope)
+        reads_global = any(name.value in names and file.is_module_global(name.value, other.scope)
                            for arg in other.node.args for name in iter_names(arg.value))
         if reads_global:
             kinds |= _args_refs(file, other.node, other.scope)
     return kinds
-
-
-def _module_global(file: FileModel, name: str, scope: Scope) -> bool:
-    bindings = file.lookup(name, scope)
-    return bool(bindings) and all(binding.scope is file.module_scope for binding in bindings)
 
 
 def _inputs_hooked(file: FileModel, expr: cst.BaseExpression, scope: Scope, depth: int) -> set[UpdateKind]:

@@ -20,13 +20,13 @@ import libcst as cst
 
 from dataclasses import dataclass
 
-from bnlint.facts.batch_norm import BatchNormSite, batch_norm_sites
+from bnlint.facts.batch_norm import BatchNormSite, batch_norm_sites_by_unit
 from bnlint.facts.conditionals import branch_around
 from bnlint.facts.values import Value, constant, literal
 from bnlint.linker import FunctionRef
 from bnlint.project import ProjectIndex
 from bnlint.semantic import (
-    Binding, CallSite, FileModel, FunctionInfo, Scope, call_argument, contains, dotted, has_star_args, walk,
+    Binding, CallSite, FileModel, FunctionInfo, Scope, call_argument, dotted, has_star_args,
 )
 
 # How many builder calls deep a flag parameter is followed (``model -> block -> batch_norm``).
@@ -54,24 +54,10 @@ def never_built(project: ProjectIndex, bn: BatchNormSite) -> bool:
     ``def block(x, use_bn=False): if use_bn: x = batch_norm(x)``: with every
     linted caller leaving the option out, the batch norm is never built.
     """
-    function = bn.file.enclosing_function(bn.site.scope)
-    if function is None or not bn.site.blocks:
+    if bn.file.enclosing_function(bn.site.scope) is None:
         return False
-    blocks = set(bn.site.blocks)
-    ifs: dict[int, list[cst.If]] = project.memo("training_flag.if_statements", dict)
-    key = id(function.node)
-    if key not in ifs:
-        ifs[key] = [node for node in walk(function.node) if isinstance(node, cst.If)]
-    for node in ifs[key]:
-        if id(node) in blocks and not _inside_else(node, bn.site.node):
-            if unpassed_false_parameter(project, Value(node.test, bn.file, bn.site.scope)):
-                return True
-    return False
-
-
-def _inside_else(statement: cst.If, call: cst.Call) -> bool:
-    """``call`` is in the ``else``/``elif`` part of ``statement``, not under its test."""
-    return statement.orelse is not None and contains(statement.orelse, call)
+    return any(unpassed_false_parameter(project, Value(statement.test, bn.file, bn.site.scope))
+               for statement in bn.file.ifs_around(bn.site))
 
 
 def unpassed_false_parameter(project: ProjectIndex, value: Value) -> bool:
@@ -137,7 +123,7 @@ def flag_parameters(project: ProjectIndex, ref: FunctionRef, _depth: int = 0) ->
         if binding is not None:
             found.setdefault(binding.name, FlagParameter(binding, offset))
 
-    for bn in _batch_norms_by_unit(project).get(ref.unit, ()):
+    for bn in batch_norm_sites_by_unit(project).get(ref.unit, ()):
         for value in bn.training:
             note(value)
         # ``tf.cond(flag, lambda: bn(x, training=True), lambda: bn(x, training=False))``: the predicate is the flag.
@@ -198,7 +184,7 @@ def _flag_arguments(project: ProjectIndex, file: FileModel) -> dict[str, list[Sc
         if text is not None:
             out.setdefault(text, []).append(value.scope)
 
-    for sites in _batch_norms_by_unit(project).values():
+    for sites in batch_norm_sites_by_unit(project).values():
         for bn in sites:
             for value in bn.training:
                 if value is not None and value.file is file:
@@ -232,12 +218,3 @@ def _own_parameter(ref: FunctionRef, value: Value | None) -> Binding | None:
     if function is None or function.node is not ref.info.node:
         return None
     return bindings[0]
-
-
-def _batch_norms_by_unit(project: ProjectIndex) -> dict[str, list[BatchNormSite]]:
-    def compute() -> dict[str, list[BatchNormSite]]:
-        out: dict[str, list[BatchNormSite]] = {}
-        for bn in batch_norm_sites(project):
-            out.setdefault(bn.unit, []).append(bn)
-        return out
-    return project.memo("training_flag.batch_norms_by_unit", compute)

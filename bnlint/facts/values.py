@@ -110,8 +110,7 @@ def constant_origins(value: Value, _depth: int = 0) -> list[tuple[object, Value]
         return None
     # A parameter's literals are the same from every use: remember them, or chains of helpers
     # that pass a flag on (each called from many places) are walked exponentially often.
-    memo: dict[int, list[tuple[object, Value]] | None] = value.file.linker.__dict__.setdefault(
-        "_constant_origins", {})
+    memo = value.file.linker.constant_origins
     key = id(binding)
     if key not in memo:
         memo[key] = None  # a parameter passed to itself (recursion) is unknown
