@@ -512,14 +512,16 @@ def _shared_model_builder(project: ProjectIndex, file: FileModel, function: Func
     unit = file.function_unit(function)
     if unit not in batch_norm_sites_by_unit(project):
         return False
-    trains = project.memo("BN005.train_units",
-                          lambda: frozenset(t.file.unit_name(t.site.scope) for t in train_op_sites(project)))
-    for caller in project.callers(unit):
-        if inference_function_around(caller.file, caller.site.scope) is not None:
-            continue
-        if project.reach(caller.file.unit_name(caller.site.scope)) & trains:
-            return True
-    return False
+    # Asked for every call inside the function: answer once per function.
+    answers: dict[str, bool] = project.memo("BN005.shared_model_builders", dict)
+    if unit not in answers:
+        trains = project.memo("BN005.train_units",
+                              lambda: frozenset(t.file.unit_name(t.site.scope) for t in train_op_sites(project)))
+        answers[unit] = any(
+            inference_function_around(caller.file, caller.site.scope) is None
+            and bool(project.reach(caller.file.unit_name(caller.site.scope)) & trains)
+            for caller in project.callers(unit))
+    return answers[unit]
 
 
 def _builder_in_training_mode(file: FileModel, site: CallSite, project: ProjectIndex, where: str) -> Report | None:

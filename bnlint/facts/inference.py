@@ -61,20 +61,26 @@ def is_inference_function(file: FileModel, function: FunctionInfo) -> bool:
         return True
     if function.class_qualname and _is_test_class(file, function.class_qualname):
         return False  # a unit test's method, whatever its name
-    if name.lower().startswith("test") and _asserts(function.node):
+    if name.lower().startswith("test") and _asserts(file, function.node):
         return False  # a pytest-style unit test outside a test file
     return bool(name_words(name) & registry.INFERENCE_FUNCTION_WORDS)
 
 
-def _asserts(node: cst.FunctionDef) -> bool:
-    """The function checks results as a unit test does: ``assert`` or ``self.assert*(...)``."""
-    for inner in walk(node):
-        if isinstance(inner, cst.Assert):
-            return True
-        if isinstance(inner, cst.Call) and isinstance(inner.func, cst.Attribute) \
-                and inner.func.attr.value.startswith("assert"):
-            return True
-    return False
+def _asserts(file: FileModel, node: cst.FunctionDef) -> bool:
+    """The function checks results as a unit test does: ``assert`` or ``self.assert*(...)``.
+
+    Asked for every call inside the function: its body is walked once per file model.
+    """
+    cache: dict[int, bool] | None = getattr(file, "_asserting_functions", None)
+    if cache is None:
+        cache = file._asserting_functions = {}  # type: ignore[attr-defined]
+    if id(node) not in cache:
+        cache[id(node)] = any(
+            isinstance(inner, cst.Assert)
+            or isinstance(inner, cst.Call) and isinstance(inner.func, cst.Attribute)
+            and inner.func.attr.value.startswith("assert")
+            for inner in walk(node))
+    return cache[id(node)]
 
 
 def _is_test_class(file: FileModel, class_qualname: str) -> bool:
