@@ -11,7 +11,9 @@ process where time or memory is concerned:
 
 - files, lines, bytes, and how many files the token pre-filter skips;
 - cold wall time (no cache) with 1 job and with all cores, and peak memory;
-- warm wall time (cache, nothing changed) and after touching one file;
+- warm wall time (cache, nothing changed), after appending a comment to one
+  file, and after changing a function body in the module most files import,
+  each followed by the run after reverting it;
 - ruff ``--select ALL --no-cache`` on the same files when ruff is installed,
   bare ``libcst.parse_module`` and ``ast.parse`` of the files bnlint parses,
   and bnlint's ratio to each;
@@ -29,6 +31,7 @@ Speed is reported here, never asserted by a test.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -141,6 +144,36 @@ out = {{'parsed': ok, 'parse_only': time.perf_counter() - start}}
 """
 
 
+def _most_imported_function(files: list[Path], corpus: Path) -> tuple[Path, int]:
+    """The file most others import that defines a top-level function, and how many import it."""
+    from bnlint.import_graph import imports_of
+    from bnlint.project import module_name_for
+
+    modules = {module_name_for(path): path for path in files if path.name != "__init__.py"}
+    counts = dict.fromkeys(modules, 0)
+    for path in files:
+        named = set(imports_of(path.read_text(encoding="utf-8", errors="replace")))
+        for module in modules:
+            if module in named or any(name.startswith(module + ".") for name in named):
+                counts[module] += 1
+    for module in sorted(counts, key=lambda m: (-counts[m], m)):
+        if _FUNCTION.search(modules[module].read_bytes()):
+            return modules[module], counts[module]
+    raise SystemExit(f"no top-level function under {corpus}")
+
+
+_FUNCTION = re.compile(rb"^def \w+\([^\n]*\):[ \t]*\n", re.M)
+
+
+def _with_changed_body(data: bytes) -> bytes:
+    """The first top-level function with one more statement at the top of its body."""
+    match = _FUNCTION.search(data)
+    assert match is not None
+    rest = data[match.end():]
+    indent = rest[:len(rest) - len(rest.lstrip(b" \t"))] or b"    "
+    return data[:match.end()] + indent + b"_benchmark_edit = None\n" + rest
+
+
 def compare_with(revision: str, corpus: Path) -> None:
     """Cold runs of ``revision`` and of this checkout, side by side."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -216,13 +249,27 @@ def main() -> int:
             after_touch = _child(INCREMENTAL.format(corpus=str(corpus), cache=str(cache)))
         finally:
             touched.write_bytes(original)
+        reverted = _child(INCREMENTAL.format(corpus=str(corpus), cache=str(cache)))
+        edited, importers = _most_imported_function(files, corpus)
+        original = edited.read_bytes()
+        try:
+            edited.write_bytes(_with_changed_body(original))
+            after_body = _child(INCREMENTAL.format(corpus=str(corpus), cache=str(cache)))
+        finally:
+            edited.write_bytes(original)
+        body_reverted = _child(INCREMENTAL.format(corpus=str(corpus), cache=str(cache)))
     print(f"cache fill: {first['wall']:.2f} s; warm run (nothing changed): {warm['wall']:.2f} s, "
           f"{warm['files_parsed']} files parsed")
-    print(f"after touching {touched.relative_to(corpus)}: {after_touch['wall']:.2f} s, "
-          f"{after_touch['files_parsed']} files parsed")
+    print(f"after appending a comment to {touched.relative_to(corpus)}: {after_touch['wall']:.2f} s, "
+          f"{after_touch['files_parsed']} files parsed; reverted: {reverted['wall']:.2f} s")
+    print(f"after changing a function body in {edited.relative_to(corpus)} (imported by {importers} files): "
+          f"{after_body['wall']:.2f} s, {after_body['files_parsed']} files parsed; reverted: "
+          f"{body_reverted['wall']:.2f} s")
 
-    same = cold["findings"] == parallel["findings"] == no_filter["findings"] == first["findings"] == warm["findings"]
-    print(f"findings identical (1 job, N jobs, no pre-filter, cache fill, warm): {same}")
+    same = cold["findings"] == parallel["findings"] == no_filter["findings"] == first["findings"] == warm["findings"] \
+        == after_touch["findings"] == reverted["findings"] == body_reverted["findings"]
+    print(f"findings identical (1 job, N jobs, no pre-filter, cache fill, warm, after a comment, after each "
+          f"revert): {same}")
 
     libcst = _child(PARSE.format(corpus=str(corpus), module="libcst", call="libcst.parse_module"))
     ast = _child(PARSE.format(corpus=str(corpus), module="ast", call="ast.parse"))

@@ -2,7 +2,11 @@
 
 One JSON file per bnlint version, rule selection and rule source under
 ``.bnlint_cache/`` holds, per linted file, the hash of its bytes, its module
-name, what its imports name, whether it holds a rule's token, and its findings.
+name, what its imports name, whether it holds a rule's token, and its findings
+(those a ``# noqa`` hides too). Beside it, a pack of every file's bytes as last
+linted, compressed, lets the next run tell an edit of comments alone from a
+change of code (``bnlint.comment_edits``); so does the list of questions rules
+asked of raw text.
 
 Project-wide rules relate files only through imports (a train op reaches a
 model builder by calling into a module it imports), so the files a finding can
@@ -16,7 +20,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 import tempfile
+import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping
@@ -27,7 +33,7 @@ from bnlint.import_graph import GraphInputs, connected, import_graph
 from bnlint.rule import Rule
 
 CACHE_DIR_NAME = ".bnlint_cache"
-_FORMAT = 2
+_FORMAT = 3
 
 
 @dataclass
@@ -41,6 +47,8 @@ class FileEntry:
     holds_tokens: bool = True
     # Linted through a translation from Python 2 (the CLI says so once per run, cached or not).
     python2: bool = False
+    # Findings a ``# noqa`` comment hides, judged again when only comments change.
+    suppressed: list[dict] = field(default_factory=list)
 
     def graph_inputs(self) -> GraphInputs:
         return GraphInputs(self.module, self.holds_tokens, self.imports)
@@ -69,40 +77,130 @@ class ResultCache:
 
     def __init__(self, directory: Path, key: str) -> None:
         self.directory = directory
+        self.key = key
         self.path = directory / f"{key}.json"
         self.entries: dict[str, FileEntry] = {}
+        # Every question rules asked of a file's raw text, in any run this cache remembers.
+        self.text_probes: set[str] = set()
+        # The source pack: file name, and where each file's compressed bytes lie in it.
+        self._pack: str | None = None
+        self._spans: dict[str, tuple[int, int]] = {}
         self._load()
 
     def _load(self) -> None:
         try:
             raw = json.loads(self.path.read_text(encoding="utf-8"))
             self.entries = {name: FileEntry(**entry) for name, entry in raw["files"].items()}
-        except (OSError, ValueError, KeyError, TypeError):
+            self.text_probes = set(raw.get("text_probes", ()))
+            pack = raw.get("pack")
+            self._pack = pack if isinstance(pack, str) and os.path.basename(pack) == pack else None
+            self._spans = {name: (int(span[0]), int(span[1])) for name, span in raw.get("spans", {}).items()}
+        except (OSError, ValueError, KeyError, TypeError, IndexError):
             # Missing, half-written by a crashed run or from another format: start afresh.
             self.entries = {}
+            self.text_probes = set()
+            self._pack, self._spans = None, {}
 
-    def save(self, entries: Mapping[str, FileEntry]) -> None:
-        """Write the cache atomically: a concurrent reader sees the old or the new file, never half."""
+    def previous_bytes(self, name: str) -> bytes | None:
+        """The bytes ``name`` had when it was last linted; None when the pack no longer holds them.
+
+        A concurrent run may have replaced the pack since this cache was loaded:
+        the bytes are checked against the entry's digest, so a stale pack reads as missing.
+        """
+        span = self._spans.get(name)
+        entry = self.entries.get(name)
+        if span is None or entry is None or self._pack is None:
+            return None
+        try:
+            with open(self.directory / self._pack, "rb") as stream:
+                stream.seek(span[0])
+                data = zlib.decompress(stream.read(span[1]))
+        except (OSError, zlib.error, ValueError):
+            return None
+        return data if file_digest(data) == entry.digest else None
+
+    def save(self, entries: Mapping[str, FileEntry], new_bytes: Mapping[str, bytes] | None = None,
+             text_probes: Iterable[str] = ()) -> None:
+        """Write the cache atomically: a concurrent reader sees the old or the new file, never half.
+
+        ``new_bytes`` holds the bytes of files linted this run; the others' come from the old pack.
+        """
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             ignore = self.directory / ".gitignore"
             if not ignore.exists():
                 ignore.write_text("# Created by bnlint: the cache is not source.\n*\n", encoding="utf-8")
-            payload = json.dumps({"files": {name: asdict(entry) for name, entry in entries.items()}})
+            pack, spans = self._write_pack(entries, new_bytes or {})
+            payload = json.dumps({"files": {name: asdict(entry) for name, entry in entries.items()},
+                                  "text_probes": sorted(self.text_probes.union(text_probes)),
+                                  "pack": pack, "spans": spans})
             handle, temporary = tempfile.mkstemp(dir=self.directory, prefix=".tmp-", suffix=".json")
             with os.fdopen(handle, "w", encoding="utf-8") as stream:
                 stream.write(payload)
             os.replace(temporary, self.path)
+            self._remove_old_packs(keep=pack)
         except OSError:
             pass  # a read-only checkout still lints; it just is not cached
 
+    def _write_pack(self, entries: Mapping[str, FileEntry],
+                    new_bytes: Mapping[str, bytes]) -> tuple[str, dict[str, tuple[int, int]]]:
+        """A new pack (never one a reader may hold open), copying unchanged files' compressed bytes."""
+        name = f"{self.key}.{secrets.token_hex(4)}.pack"
+        spans: dict[str, tuple[int, int]] = {}
+        old = None
+        if self._pack is not None:
+            try:
+                old = open(self.directory / self._pack, "rb")
+            except OSError:
+                old = None
+        try:
+            with open(self.directory / name, "wb") as stream:
+                offset = 0
+                for file, entry in entries.items():
+                    data = new_bytes.get(file)
+                    if data is not None:
+                        blob = zlib.compress(data, 1)
+                    else:
+                        blob = self._old_blob(old, file, entry)
+                        if blob is None:
+                            continue
+                    stream.write(blob)
+                    spans[file] = (offset, len(blob))
+                    offset += len(blob)
+        finally:
+            if old is not None:
+                old.close()
+        return name, spans
 
-def dirty_files(current: Mapping[str, FileEntry], cached: Mapping[str, FileEntry]) -> set[str]:
-    """Files that must be linted again: changed, new, and everything import-connected to a change."""
+    def _old_blob(self, old, file: str, entry: FileEntry) -> bytes | None:
+        span = self._spans.get(file)
+        previous = self.entries.get(file)
+        if old is None or span is None or previous is None or previous.digest != entry.digest:
+            return None
+        old.seek(span[0])
+        return old.read(span[1])
+
+    def _remove_old_packs(self, keep: str) -> None:
+        for path in self.directory.glob(f"{self.key}.*.pack"):
+            if path.name != keep:
+                try:
+                    path.unlink()
+                except OSError:
+                    pass
+
+
+def dirty_files(current: Mapping[str, FileEntry], cached: Mapping[str, FileEntry],
+                same_code: Iterable[str] = ()) -> set[str]:
+    """Files that must be linted again: changed, new, and everything import-connected to a change.
+
+    ``same_code`` names files whose bytes changed in comments only (``bnlint.comment_edits``): no change.
+    """
+    same = set(same_code)
     # A file whose module name changed (a package __init__.py appeared or went) resolves
     # differently even with the same bytes.
     changed = {name for name, entry in current.items()
-               if name not in cached or (cached[name].digest, cached[name].graph_inputs()) != (entry.digest, entry.graph_inputs())}
+               if name not in same and (name not in cached or (cached[name].digest, cached[name].graph_inputs())
+                                        != (entry.digest, entry.graph_inputs()))}
     removed = set(cached) - set(current)
     if not changed and not removed:
         return set()

@@ -44,6 +44,10 @@ class LintResult:
     errors: list[str] = field(default_factory=list)
     # Files that are Python 2, linted through a translation to Python 3 syntax (``bnlint.py2``).
     python2: list[str] = field(default_factory=list)
+    # Findings a ``# noqa`` comment hid: the cache keeps them, to judge them again when only comments change.
+    suppressed: list[Finding] = field(default_factory=list)
+    # Every question rules asked of a file's raw text (``FileModel.mentions``), as ``bnlint.comment_edits`` keys.
+    text_probes: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -175,8 +179,9 @@ def _read_and_parse(files: Sequence[Path], sources: Mapping[Path, SourceFile], r
                               source.text if translation is None else translation.text)
             model.cells = source.cells
         except SourceError as error:
-            if not noqa.suppressed(PARSE_ERROR_CODE, error.row):
-                _add_parse_error(result, parse_error_rule, path, error, source)
+            # A hidden parse error is kept aside too: the cache must know the file did not parse.
+            hidden = noqa.suppressed(PARSE_ERROR_CODE, error.row)
+            _add_parse_error(result, parse_error_rule, path, error, source, hidden)
             continue
         except RecursionError:
             _add_parse_error(result, parse_error_rule, path, SourceError("code is nested too deeply to analyse"))
@@ -215,6 +220,7 @@ def _check(parsed: list[_Parsed], checking_rules: list[Rule], result: LintResult
         # Reference counting, not a 10 s cycle collection, then frees the trees.
         project.release()
         for item in parsed:
+            result.text_probes |= item.model.text_probes
             item.model.release()
 
 
@@ -240,8 +246,8 @@ def _run_rules(parsed: list[_Parsed], checking_rules: list[Rule], project: Proje
                                      f"{type(exc).__name__}: {exc}")
                 continue
             for finding in findings:
-                if not item.noqa.suppressed(finding.code, finding.noqa_row or finding.location.row):
-                    result.findings.append(in_cells(finding, item.source))
+                hidden = item.noqa.suppressed(finding.code, finding.noqa_row or finding.location.row)
+                (result.suppressed if hidden else result.findings).append(in_cells(finding, item.source))
 
 
 def _finding(rule: Rule, model: FileModel, report: Report) -> Finding:
@@ -319,11 +325,11 @@ def _fix_in_cell(fix: Fix | None, source: SourceFile, cell: int) -> Fix | None:
 
 
 def _add_parse_error(result: LintResult, rule: type[Rule] | None, path: Path, error: SourceError,
-                     source: SourceFile | None = None) -> None:
+                     source: SourceFile | None = None, hidden: bool = False) -> None:
     if rule is None:
         return
     location = Location(max(error.row, 1), max(error.column, 1))
-    result.findings.append(in_cells(
+    (result.suppressed if hidden else result.findings).append(in_cells(
         Finding(
             code=rule.CODE,
             name=rule.NAME,

@@ -60,8 +60,10 @@ def lint_parallel(files: Sequence[Path], rules: Sequence[type[Rule]], jobs: int,
     result = LintResult()
     with ProcessPoolExecutor(max_workers=jobs) as pool:
         jobs_args = [(batch, codes, sorted(keep.intersection(batch))) for batch in batches]
-        for findings, checked, parsed, errors, python2 in pool.map(_lint_batch, jobs_args):
+        for findings, checked, parsed, errors, python2, suppressed, probes in pool.map(_lint_batch, jobs_args):
             result.findings.extend(findings)
+            result.suppressed.extend(suppressed)
+            result.text_probes |= probes
             result.errors.extend(errors)
             result.python2.extend(python2)
             result.files_checked += checked
@@ -84,10 +86,12 @@ def _balance(groups: list[set[str]], sizes: dict[str, int], count: int) -> list[
     return [batch for batch in batches if batch]
 
 
-def _lint_batch(job: tuple[list[str], list[str], list[str]]) -> tuple[list[Finding], int, int, list[str], list[str]]:
+def _lint_batch(job: tuple[list[str], list[str], list[str]]) \
+        -> tuple[list[Finding], int, int, list[str], list[str], list[Finding], set[str]]:
     names, codes, analysed = job
     from bnlint.rule_loader import load_rules
 
     available = load_rules()
     result = lint_files([Path(name) for name in names], [available[code] for code in codes], analysed=set(analysed))
-    return result.findings, result.files_checked, result.files_parsed, result.errors, result.python2
+    return (result.findings, result.files_checked, result.files_parsed, result.errors, result.python2,
+            result.suppressed, result.text_probes)

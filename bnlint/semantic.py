@@ -23,6 +23,7 @@ from typing import Callable, Iterator, Literal
 import libcst as cst
 from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 
+from bnlint.comment_edits import probe_key
 from bnlint.findings import Location
 from bnlint.linker import ANY_IN_PREFIX, NAMESPACE_PREFIX
 from bnlint.names import canonical
@@ -161,6 +162,8 @@ class FileModel:
         self._positions = None
         # Set by the engine for notebooks: maps rows of the joined cells back to cells.
         self.cells: CellMap | None = None
+        # What rules asked of the raw text (``mentions``), as ``bnlint.comment_edits`` keys.
+        self.text_probes: set[str] = set()
         _Collector(self).collect()
 
     def release(self) -> None:
@@ -626,6 +629,18 @@ class FileModel:
         if self._text is None:
             self._text = self.module.code
         return self._text
+
+    def mentions(self, needle: "str | re.Pattern[str]") -> bool:
+        """Whether the source text, comments included, holds ``needle`` (a substring, or a regex that matches).
+
+        Rules and facts ask the raw text through here, never through ``text``:
+        a substring test that spares walking a tree, or a word looked for in
+        importing files. Each question is logged so that after an edit of
+        comments alone the cache can ask it again of the old and the new text
+        (``bnlint.comment_edits``): a comment that changes an answer is a real change.
+        """
+        self.text_probes.add(probe_key(needle))
+        return needle in self.text if isinstance(needle, str) else needle.search(self.text) is not None
 
     def code(self, node: cst.CSTNode) -> str:
         """Source text of a node, on one line."""

@@ -472,8 +472,8 @@ def _fix(problem: "_Problem") -> FixSpec | None:
     name, compat_v1 = alias
     dependencies: list[str] = []
     if any(COLLECTION in _accepted_kinds(bn) for bn in problem.batch_norms):
-        v1 = name if compat_v1 or f"{name}.get_collection(" in file.text \
-            or f"{name}.GraphKeys." in file.text else f"{name}.compat.v1"
+        v1 = name if compat_v1 or file.mentions(f"{name}.get_collection(") \
+            or file.mentions(f"{name}.GraphKeys.") else f"{name}.compat.v1"
         dependencies.append(f"{v1}.get_collection({v1}.GraphKeys.UPDATE_OPS)")
     for bn in problem.batch_norms:
         if COLLECTION in _accepted_kinds(bn):

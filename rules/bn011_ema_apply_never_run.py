@@ -264,7 +264,7 @@ def _imported_elsewhere(project: ProjectIndex, file: FileModel, name: str) -> bo
     """A module-level name that a linted file importing this one mentions (it may run the op)."""
     pattern = re.compile(rf"\b{re.escape(name)}\b")
     importers = project.linker.importers_of(file) if project.linker is not None else project.files
-    return any(other is not file and pattern.search(other.text) for other in importers)
+    return any(other is not file and other.mentions(pattern) for other in importers)
 
 
 def _average_before_apply(file: FileModel, ema: EmaObject, project: ProjectIndex,

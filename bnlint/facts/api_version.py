@@ -65,7 +65,7 @@ def _is_module(name: str, module: str) -> bool:
 def deliberate_tf1(file: FileModel) -> bool:
     """The file chooses TF1 on purpose: ``compat.v1``, ``disable_v2_behavior``, or TF1 graph building."""
     def compute() -> bool:
-        if "compat.v1" in file.text:
+        if file.mentions("compat.v1"):
             return True
         markers = registry.TF1_MARKERS | registry.GRAPH_MODE_MARKERS
         return any(file.call_names(site) & markers for site in file.calls)
@@ -97,7 +97,7 @@ def targets_keras3(file: FileModel) -> bool:
             return False
         if any(_is_module(name, module) for name in imports for module in registry.KERAS3_MODULES):
             return True
-        return bool(_KERAS3_USE.search(file.text))
+        return file.mentions(_KERAS3_USE)
     return _cached(file, "keras3", compute)
 
 

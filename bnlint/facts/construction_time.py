@@ -329,7 +329,7 @@ def _assignments_of(project: ProjectIndex, attr: str) -> list[tuple[FileModel, _
     """Every assignment of an attribute named ``attr`` in the project (computed once per name)."""
     def compute() -> list[tuple[FileModel, _Assignment]]:
         mention = re.compile(rf"\b{re.escape(attr)}\b")
-        return [(model, assignment) for model in project.files if mention.search(model.text)
+        return [(model, assignment) for model in project.files if model.mentions(mention)
                 for assignment in _attribute_assignments(model) if assignment.attr == attr]
     return project.memo(f"construction_time.assignments:{attr}", compute)
 

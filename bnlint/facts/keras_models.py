@@ -300,7 +300,7 @@ def frozen_names(file: FileModel) -> frozenset[str]:
     if cached is not None:
         return cached
     out: set[str] = set()
-    if f".{registry.TRAINABLE_ATTRIBUTE}" not in file.text:
+    if not file.mentions(f".{registry.TRAINABLE_ATTRIBUTE}"):
         # Most files never freeze anything: a substring test spares walking their whole tree.
         file._frozen_names = frozenset()  # type: ignore[attr-defined]
         return file._frozen_names  # type: ignore[attr-defined]

@@ -90,7 +90,7 @@ def module_builds_graph(file: FileModel) -> bool:
     """The file uses TF1 graph machinery (sessions, placeholders, Estimator specs)."""
     def compute() -> bool:
         # Every marker's last name must be in the text: most files are spared resolving each call.
-        if not any(name in file.text for name in _GRAPH_MARKER_WORDS):
+        if not any(file.mentions(name) for name in _GRAPH_MARKER_WORDS):
             return False
         for site in file.calls:
             if file.call_names(site) & registry.GRAPH_MODE_MARKERS:
