@@ -49,6 +49,8 @@ class FileEntry:
     python2: bool = False
     # Findings a ``# noqa`` comment hides, judged again when only comments change.
     suppressed: list[dict] = field(default_factory=list)
+    # The last row whose position any rule or finding asked (``FileModel.rows_asked``).
+    rows_asked: int = 0
 
     def graph_inputs(self) -> GraphInputs:
         return GraphInputs(self.module, self.holds_tokens, self.imports)

@@ -7,8 +7,12 @@ linked to it, so the cache keeps every finding of the import group and the
 group is not linted again (see ``bnlint.incremental``).
 
 Two texts count as the same code when tokenising them gives the same tokens
-at the same rows and columns once statement-level comments, blank lines and
-line-end whitespace are left out. Why that is exact:
+at the same columns, and on the same rows up to some row, once
+statement-level comments, blank lines and line-end whitespace are left out.
+Rows below may move (a comment line inserted above them) when no position
+there was ever asked: ``FileModel.span`` logs the last row asked of each file,
+by its findings, by findings elsewhere pointing into it and by rules
+comparing rows. Why that is exact:
 
 - Rules read syntax trees, whose code is made of these tokens. A comment
   reaches a rule's output in four ways only: ``# noqa`` comments (judged
@@ -21,11 +25,13 @@ line-end whitespace are left out. Why that is exact:
 - A fix's edit may copy a whole statement with its comments, so a finding
   with a fix is kept only when the rows its edits span are unchanged, byte
   for byte (``rows_unchanged``).
-- Every code token keeping its row and column means every location in every
-  finding, in this file or pointing into it from another, stays right.
+- Every position anyone asked keeping its row and column means every
+  location in every finding, in this file or pointing into it from another,
+  stays right, and every decision made on rows is made again the same way.
 
-An edit that moves code to another row (a comment line inserted above it) is
-not such an edit: the import group is linted again, as for any change.
+An edit that moves a row someone asked about (a comment line inserted above
+a finding) is not such an edit: the import group is linted again, as for any
+change.
 """
 
 from __future__ import annotations
@@ -70,12 +76,47 @@ def code_tokens(text: str) -> list[tuple] | None:
     return out
 
 
-def same_code(old: str, new: str) -> bool:
-    """True when ``new`` differs from ``old`` only in statement-level comments, blank lines and line-end spaces."""
+# ``first_moved_row`` of two texts whose code did not move at all.
+NOTHING_MOVED = float("inf")
+
+
+def first_moved_row(old: str, new: str) -> float | None:
+    """The first row of ``old`` whose code sits on another row in ``new``; None when the code differs.
+
+    ``NOTHING_MOVED`` when every token kept its row. Code is the same when only
+    statement-level comments, blank lines and line-end spaces differ, rows of
+    whole lines shifting with them.
+    """
     if old == new:
-        return True
-    old_tokens = code_tokens(old)
-    return old_tokens is not None and old_tokens == code_tokens(new)
+        return NOTHING_MOVED
+    old_tokens, new_tokens = code_tokens(old), code_tokens(new)
+    if old_tokens is None or new_tokens is None or len(old_tokens) != len(new_tokens):
+        return None
+    first = NOTHING_MOVED
+    rows: dict[int, int] = {}
+    for before, after in zip(old_tokens, new_tokens):
+        if len(before) == 1 or len(after) == 1:
+            if before != after:
+                return None
+            continue
+        (kind, string, (row, column)), (new_kind, new_string, (new_row, new_column)) = before, after
+        if (kind, string, column) != (new_kind, new_string, new_column):
+            return None
+        # One row stays one row: tokens that shared a line still share one, in the same order.
+        if rows.setdefault(row, new_row) != new_row:
+            return None
+        if new_row != row and row < first:
+            first = row
+    mapped = sorted(rows.items())
+    if any(later[1] <= earlier[1] for earlier, later in zip(mapped, mapped[1:])):
+        return None
+    return first
+
+
+def same_code(old: str, new: str) -> bool:
+    """True when ``new`` differs from ``old`` only in statement-level comments, blank lines and line-end spaces,
+    every code token keeping its row and column."""
+    return first_moved_row(old, new) == NOTHING_MOVED
 
 
 def rows_unchanged(old: str, new: str, spans: Iterable[tuple[int, int]]) -> bool:

@@ -48,6 +48,8 @@ class LintResult:
     suppressed: list[Finding] = field(default_factory=list)
     # Every question rules asked of a file's raw text (``FileModel.mentions``), as ``bnlint.comment_edits`` keys.
     text_probes: set[str] = field(default_factory=set)
+    # Per file, the last row any finding or rule asked the position of (``FileModel.rows_asked``), when any.
+    rows_asked: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -221,6 +223,8 @@ def _check(parsed: list[_Parsed], checking_rules: list[Rule], result: LintResult
         project.release()
         for item in parsed:
             result.text_probes |= item.model.text_probes
+            if item.model.rows_asked:
+                result.rows_asked[item.model.path] = item.model.rows_asked
             item.model.release()
 
 

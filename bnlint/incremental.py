@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 from bnlint.cache import ResultCache, FileEntry, dirty_files, file_digest, finding_from_dict, finding_to_dict, run_key
-from bnlint.comment_edits import rows_unchanged, same_answers, same_code
+from bnlint.comment_edits import first_moved_row, rows_unchanged, same_answers
 from bnlint.engine import PARSE_ERROR_CODE, LintResult, checked_tokens, token_pattern
 from bnlint.findings import Finding
 from bnlint.import_graph import graph_inputs
@@ -73,6 +73,7 @@ def lint_incremental(files: Sequence[Path], rules: Sequence[type[Rule]], cache_d
         if name in dirty:
             entry.findings = [finding_to_dict(f) for f in fresh.get(name, [])]
             entry.suppressed = [finding_to_dict(f) for f in fresh_suppressed.get(name, [])]
+            entry.rows_asked = result.rows_asked.get(name, 0)
             entry.python2 = name in translated
             findings.extend(fresh.get(name, []))
             continue
@@ -82,6 +83,7 @@ def lint_incremental(files: Sequence[Path], rules: Sequence[type[Rule]], cache_d
             entry.findings = cache.entries[name].findings
             entry.suppressed = cache.entries[name].suppressed
         entry.python2 = cache.entries[name].python2
+        entry.rows_asked = cache.entries[name].rows_asked
         findings.extend(finding_from_dict(f) for f in entry.findings)
     # A run where a rule failed is not cached: the next run must try again.
     if (dirty or comment_edits or set(current) != set(cache.entries)) and not result.errors:
@@ -118,7 +120,9 @@ def _after_comment_edit(path: Path, cached: FileEntry, old_data: bytes | None, n
     new_noqa = NoqaMap(new)
     if NoqaMap(old).skip_file or new_noqa.skip_file:
         return None  # a skipped file leaves the project: the others' findings may change
-    if not same_code(old, new) or not same_answers(questions, old, new):
+    moved = first_moved_row(old, new)
+    # A row someone asked about (a finding's, one a rule compared) must not move.
+    if moved is None or moved <= cached.rows_asked or not same_answers(questions, old, new):
         return None
     fix_rows = [(edit["location"]["row"], edit["end_location"]["row"])
                 for finding in kept if finding.get("fix") for edit in finding["fix"]["edits"]]

@@ -60,10 +60,11 @@ def lint_parallel(files: Sequence[Path], rules: Sequence[type[Rule]], jobs: int,
     result = LintResult()
     with ProcessPoolExecutor(max_workers=jobs) as pool:
         jobs_args = [(batch, codes, sorted(keep.intersection(batch))) for batch in batches]
-        for findings, checked, parsed, errors, python2, suppressed, probes in pool.map(_lint_batch, jobs_args):
+        for findings, checked, parsed, errors, python2, suppressed, probes, rows in pool.map(_lint_batch, jobs_args):
             result.findings.extend(findings)
             result.suppressed.extend(suppressed)
             result.text_probes |= probes
+            result.rows_asked.update(rows)
             result.errors.extend(errors)
             result.python2.extend(python2)
             result.files_checked += checked
@@ -87,11 +88,11 @@ def _balance(groups: list[set[str]], sizes: dict[str, int], count: int) -> list[
 
 
 def _lint_batch(job: tuple[list[str], list[str], list[str]]) \
-        -> tuple[list[Finding], int, int, list[str], list[str], list[Finding], set[str]]:
+        -> tuple[list[Finding], int, int, list[str], list[str], list[Finding], set[str], dict[str, int]]:
     names, codes, analysed = job
     from bnlint.rule_loader import load_rules
 
     available = load_rules()
     result = lint_files([Path(name) for name in names], [available[code] for code in codes], analysed=set(analysed))
     return (result.findings, result.files_checked, result.files_parsed, result.errors, result.python2,
-            result.suppressed, result.text_probes)
+            result.suppressed, result.text_probes, result.rows_asked)

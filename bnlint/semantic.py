@@ -164,6 +164,8 @@ class FileModel:
         self.cells: CellMap | None = None
         # What rules asked of the raw text (``mentions``), as ``bnlint.comment_edits`` keys.
         self.text_probes: set[str] = set()
+        # The last row any position asked of this file reached (``span``); 0 when none was asked.
+        self.rows_asked = 0
         _Collector(self).collect()
 
     def release(self) -> None:
@@ -655,6 +657,9 @@ class FileModel:
     def span(self, node: cst.CSTNode) -> tuple[Location, Location]:
         """1-based start and end of a node. Computed lazily: only files with findings pay for it."""
         code_range: CodeRange = self._position_map()[node]
+        # Logged for the cache: an edit of comments that moves only rows below this one moves nothing anyone read.
+        if code_range.end.line > self.rows_asked:
+            self.rows_asked = code_range.end.line
         return (
             Location(code_range.start.line, code_range.start.column + 1),
             Location(code_range.end.line, code_range.end.column + 1),

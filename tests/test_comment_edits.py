@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bnlint.comment_edits import same_code
+from bnlint.comment_edits import NOTHING_MOVED, first_moved_row, same_code
 from bnlint.engine import lint_files
 from bnlint.incremental import lint_incremental
 from bnlint.rule_loader import load_rules
@@ -24,6 +24,10 @@ import tensorflow as tf
 
 def normalized(h, training):
     return tf.compat.v1.layers.batch_normalization(h, training=training)
+
+
+def flattened(h):
+    return tf.reshape(h, [-1])
 """
 MODEL = """\
 import tensorflow as tf
@@ -92,10 +96,20 @@ def test_comments_blank_lines_and_line_end_spaces_are_not_code(new):
     assert same_code(TRAIN, new)
 
 
+def test_a_comment_line_inserted_above_code_moves_the_rows_below_it():
+    assert first_moved_row(TRAIN, TRAIN.replace("def main():\n", "# a note\ndef main():\n")) == 5
+    assert first_moved_row(TRAIN, TRAIN.replace("\n\n\ndef main", "\ndef main")) == 5
+    assert first_moved_row(TRAIN, TRAIN + "# a note\n") == NOTHING_MOVED
+    # The code itself differs: no row of it maps to the other text.
+    assert first_moved_row(TRAIN, TRAIN.replace("\n\n\ndef main", "\ndef  main")) is None
+
+
 @pytest.mark.parametrize("new", [
-    # Everything below moves one row down: every location there would be wrong.
+    # Everything below moves one row down: same code, but not at the same places.
     TRAIN.replace("def main():\n", "# a note\ndef main():\n"),
     TRAIN.replace("minimize(loss)", "minimize(loss * 2)"),
+    # Two statements joined on one row: the rows no longer correspond.
+    TRAIN.replace("    return train_op\n", "    return train_op; pass\n"),
     # Between brackets a comment belongs to an expression, which a message may quote.
     TRAIN.replace("[None, 4]", "[None,  # batch\n4]"),
     TRAIN.replace("[None, 4]", "[None, 4  # batch\n]"),
@@ -181,6 +195,26 @@ def test_a_comment_line_inserted_above_code_relints_and_moves_locations(project,
     assert warm.files_parsed == 3
     assert warm.findings == cold
     assert "(layers.py:6)" in warm.findings[0].message
+
+
+def test_a_comment_line_inserted_where_no_position_was_asked_keeps_every_finding(project, rules, tmp_path):
+    cache = tmp_path / "cache"
+    first = lint_incremental(_files(project), rules, cache)
+    # The finding points at row 5 of layers.py; nothing ever asked about the rows below it.
+    _edit(project / "layers.py", "def flattened", "# Kept for the next release.\n\ndef flattened")
+    warm, cold = _warm(project, rules, cache)
+    assert warm.files_parsed == 0
+    assert warm.findings == cold == first.findings
+
+
+def test_a_comment_line_inserted_above_a_finding_relints_and_moves_it(project, rules, tmp_path):
+    cache = tmp_path / "cache"
+    lint_incremental(_files(project), rules, cache)
+    _edit(project / "train.py", "    train_op =", "    # The optimizer step.\n    train_op =")
+    warm, cold = _warm(project, rules, cache)
+    assert warm.files_parsed == 3
+    assert [f.location.row for f in warm.findings] == [TRAIN_OP_ROW + 1]
+    assert warm.findings == cold
 
 
 def test_removing_a_hidden_parse_errors_noqa_reports_it(project, rules, tmp_path):
