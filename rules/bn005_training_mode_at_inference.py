@@ -11,6 +11,7 @@ from bnlint.context import FileContext
 from bnlint.facts import tokens
 from bnlint.facts.batch_norm import batch_norm_sites, batch_norm_sites_by_unit, batch_norm_sites_in, classify
 from bnlint.facts.dropped_flag import callers_asking_for, dropped_flag
+from bnlint.facts.evaluation_copies import untrained_reused_copy
 from bnlint.facts.inference import (
     inference_function_around,
     is_export_call,
@@ -449,13 +450,15 @@ def _training_keyword(site: CallSite) -> cst.Arg | None:
 
 def _training_call_at_inference(file: FileModel, site: CallSite, project: ProjectIndex) -> Report | None:
     function = _inference_function(file, site.scope, project)
+    data = _evaluation_data(file, site) if function is None else None
     if function is not None:
         where = f"inside `{function.name}`, an inference path"
-    else:
-        data = _evaluation_data(file, site)
-        if data is None:
-            return None
+    elif data is not None:
         where = f"on `{_short(data)}`, evaluation data"
+    elif untrained_reused_copy(file, site, project):
+        where = "in a copy of the network built with `reuse=True` that no train op trains (it is only evaluated)"
+    else:
+        return None
     bn = classify(file, site, project)
     if bn is not None:
         values = bn.training_values()
