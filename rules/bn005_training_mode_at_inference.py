@@ -63,6 +63,14 @@ class TrainingModeAtInference(Rule):
     - a model run in training mode on data named as test or validation data
       (``model(test_input, training=True)``, ``net(x_val)`` with a ``True``
       flag default), wherever the call sits;
+    - a model built again with ``reuse=True`` in training mode (a batch norm
+      or builder flag True, passed or by default) when no train op of its
+      program depends on that copy: it shares the trained variables only to
+      be evaluated (``network(other_images, phase_train=True, reuse=True)``
+      next to the trained ``network(images)``). Copies the loss depends on
+      (multi-tower training, a GAN discriminator applied to generated
+      images) are training, and a loss read from a graph collection
+      (``tf.losses.get_total_loss()``) leaves the question open: not flagged;
     - a ``sess.run``/``.eval`` that evaluates (fetches no train op, and sits
       in an inference function or in code named for test or validation
       data: ``for val_step in ...``, ``val_loss = sess.run(...)``) fed
@@ -249,8 +257,34 @@ def generator(h):
     return batch_norm(h, train=True)
 """
         ),
+        # The reused copy is a second tower: the loss the optimizer minimizes depends on it.
+        Valid(
+            """
+import tensorflow.compat.v1 as tf
+def net(x, is_training=True, reuse=None):
+    with tf.variable_scope("net", reuse=reuse):
+        return tf.layers.batch_normalization(tf.layers.dense(x, 8), training=is_training)
+def towers(a, b):
+    loss = tf.reduce_mean(net(a)) + tf.reduce_mean(net(b, reuse=True))
+    return tf.train.AdamOptimizer().minimize(loss)
+"""
+        ),
     ]
     INVALID = [
+        # A copy sharing the trained variables that nothing trains: it is only evaluated.
+        Invalid(
+            """
+import tensorflow.compat.v1 as tf
+def net(x, is_training=True, reuse=None):
+    with tf.variable_scope("net", reuse=reuse):
+        return tf.layers.batch_normalization(tf.layers.dense(x, 8), training=is_training)
+def run(a, b):
+    train_op = tf.train.AdamOptimizer().minimize(tf.reduce_mean(net(a)))
+    score = tf.reduce_mean(net(b, reuse=True))  # error: [BN005]
+    return train_op, score
+""",
+            message="built with `reuse=True` that no train op trains",
+        ),
         Invalid(
             """
 import tensorflow as tf

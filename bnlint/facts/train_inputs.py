@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import libcst as cst
 
 from bnlint.project import ProjectIndex
-from bnlint.semantic import Binding, CallSite, FileModel, Scope, call_argument, child_nodes
+from bnlint.semantic import Binding, CallSite, FileModel, Scope, call_argument, child_nodes, walk
 
 # Calls whose result is assembled from a graph collection rather than from their arguments.
 _COLLECTED_LOSS_NAMES = frozenset({
@@ -97,6 +97,21 @@ def _feeds(project: ProjectIndex, here: FileModel, exprs: list[tuple[cst.BaseExp
     return None if unknown else False
 
 
+def _added_in_place(file: FileModel, class_qualname: str, attr: str) -> list[tuple[cst.BaseExpression, Scope]]:
+    """What the class's methods add to ``self.<attr>`` in place: ``self.d_loss += penalty`` feeds ``self.d_loss``."""
+    out = []
+    for info in file.functions.values():
+        if info.class_qualname != class_qualname or not info.params or not isinstance(info.node, cst.FunctionDef):
+            continue
+        receiver = info.params[0].name.value
+        for node in walk(info.node.body):
+            if isinstance(node, cst.AugAssign) and isinstance(node.target, cst.Attribute) \
+                    and isinstance(node.target.value, cst.Name) and node.target.value.value == receiver \
+                    and node.target.attr.value == attr:
+                out.append((node.value, info.scope))
+    return out
+
+
 def _unit_of(file: FileModel, scope: Scope) -> str:
     return file.unit_name(scope)
 
@@ -131,6 +146,7 @@ def _slice(file: FileModel, exprs: list[tuple[cst.BaseExpression, Scope]]) -> _S
             # ``self.loss``: what the class's methods assign to it; ``self.outputs``: a property's result.
             for value, value_scope in file.class_attrs.get(function.class_qualname, {}).get(node.attr.value, []):
                 stack.append((value, value_scope))
+            stack.extend(_added_in_place(file, function.class_qualname, node.attr.value))
             prop = file.functions.get(f"{function.class_qualname}.{node.attr.value}")
             if prop is not None:
                 out.property_units.add(file.function_unit(prop))
