@@ -17,9 +17,9 @@ from bnlint import output
 from bnlint.config import Config, ConfigError, Selection, check_selectors, find_config, load_config_file
 from bnlint.config import per_file_ignored, resolve_rules
 from bnlint.discovery import discover
-from bnlint.project_context import context_files, narrowed, together
 from bnlint.output.style import wants_color
 from bnlint.progress import progress_for
+from bnlint.project_context import context_files, narrowed, together
 from bnlint.rule import Rule, rule_doc, rule_summary
 from bnlint.rule_loader import RuleLoadError, load_rules
 
@@ -81,9 +81,9 @@ def _check_parser() -> argparse.ArgumentParser:
                         help="use this pyproject.toml ([tool.bnlint]) or bnlint.toml (top-level keys)")
     config.add_argument("--isolated", action="store_true", help="ignore every configuration file")
     config.add_argument("--no-project-context", action="store_true",
-                        help="judge the named files by themselves; by default the other files of their project "
-                             "(configuration directory, git root or top package) are read too, and findings are "
-                             "reported only in the named files")
+                        help="judge named files by themselves; by default files named on the command line are "
+                             "linted with the rest of their project (configuration directory, git root or top "
+                             "package) and only their findings are reported")
     report = parser.add_argument_group("report")
     report.add_argument("--format", "--output-format", dest="format", choices=output.FORMATS, metavar="FORMAT",
                         help=f"report format: {', '.join(output.FORMATS)} (default: concise)")

@@ -21,11 +21,13 @@ from __future__ import annotations
 import os
 from dataclasses import replace
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 from bnlint.config import Config
 from bnlint.discovery import discover
-from bnlint.engine import LintResult
+
+if TYPE_CHECKING:  # the engine (and libcst) load only when linting, not for `bnlint rule` or `--help`
+    from bnlint.engine import LintResult
 
 
 def project_root(paths: Sequence[Path], config: Config) -> Path | None:
