@@ -19,6 +19,7 @@ from bnlint.config import per_file_ignored, resolve_rules
 from bnlint.discovery import discover
 from bnlint.output.style import wants_color
 from bnlint.progress import progress_for
+from bnlint.project_context import context_files, narrowed, together
 from bnlint.rule import Rule, rule_doc, rule_summary
 from bnlint.rule_loader import RuleLoadError, load_rules
 
@@ -79,6 +80,10 @@ def _check_parser() -> argparse.ArgumentParser:
     config.add_argument("--config", type=Path, metavar="FILE",
                         help="use this pyproject.toml ([tool.bnlint]) or bnlint.toml (top-level keys)")
     config.add_argument("--isolated", action="store_true", help="ignore every configuration file")
+    config.add_argument("--no-project-context", action="store_true",
+                        help="judge named files by themselves; by default files named on the command line are "
+                             "linted with the rest of their project (configuration directory, git root or top "
+                             "package) and only their findings are reported")
     report = parser.add_argument_group("report")
     report.add_argument("--format", "--output-format", dest="format", choices=output.FORMATS, metavar="FORMAT",
                         help=f"report format: {', '.join(output.FORMATS)} (default: concise)")
@@ -193,20 +198,27 @@ def _check(argv: list[str]) -> int:
     for message in found.errors:
         _error(message)
 
+    # The rest of the named files' project, read so project-wide rules see what `bnlint .` sees.
+    context = [] if args.no_project_context else context_files(paths, found.files, config)
+
     def selected(finding) -> bool:
         return finding.code in rules and not per_file_ignored(config, finding.filename, finding.code)
 
     fixed = None
     fix_failed = False
     if args.diff:
-        return _diff(args, found.files, list(rules.values()), selected, bool(found.errors))
+        return _diff(args, found.files, context, list(rules.values()), selected, bool(found.errors))
     if args.fix:
         from bnlint.fixer import fix_files
 
-        outcome = fix_files(found.files, list(rules.values()), unsafe=args.unsafe_fixes, keep=selected)
+        outcome = fix_files(found.files, list(rules.values()), unsafe=args.unsafe_fixes, keep=selected,
+                            context=context)
         for message in outcome.errors:
             _error(message)
         result, fixed, fix_failed = outcome.result, outcome.fixed_count, bool(outcome.errors)
+    elif context:
+        result = narrowed(_lint(args, together(found.files, context), list(rules.values()), config.root),
+                          found.files)
     else:
         result = _lint(args, found.files, list(rules.values()), config.root)
     for message in result.errors:
@@ -221,11 +233,12 @@ def _check(argv: list[str]) -> int:
     return EXIT_FINDINGS if findings and not args.exit_zero else EXIT_CLEAN
 
 
-def _diff(args: argparse.Namespace, files: list[Path], rules: list[type[Rule]], selected, errors: bool) -> int:
+def _diff(args: argparse.Namespace, files: list[Path], context: list[Path], rules: list[type[Rule]], selected,
+          errors: bool) -> int:
     """``--diff``: print what ``--fix`` would change; exit 1 when there is something to fix."""
     from bnlint.fixer import fix_files
 
-    outcome = fix_files(files, rules, unsafe=args.unsafe_fixes, keep=selected, write=False)
+    outcome = fix_files(files, rules, unsafe=args.unsafe_fixes, keep=selected, write=False, context=context)
     for message in outcome.errors:
         _error(message)
     _note_python2(outcome.result.python2, args.quiet)

@@ -28,6 +28,7 @@ from bnlint.edits import apply_fixes, select_fixes, split_lines
 from bnlint.engine import LintResult, lint_files
 from bnlint.findings import Finding, Fix
 from bnlint.notebook import code_cell_sources, dump_notebook, joined_source, replace_code_cells
+from bnlint.project_context import narrowed, together
 from bnlint.rule import Rule
 from bnlint.source import SourceError, SourceFile, parse, read_source, run_with_big_stack
 
@@ -78,18 +79,28 @@ def parses(text: str, compiles: bool = True) -> bool:
 
 
 def fix_files(files: Sequence[Path], rules: Sequence[type[Rule]], *, unsafe: bool = False,
-              keep: Callable[[Finding], bool] = lambda finding: True, write: bool = True) -> FixOutcome:
+              keep: Callable[[Finding], bool] = lambda finding: True, write: bool = True,
+              context: Sequence[Path] = ()) -> FixOutcome:
     """Fix ``files`` with ``rules``; ``keep`` filters findings (selection, per-file ignores).
 
     With ``write`` False nothing is written (``--diff``). The outcome's result
-    holds the findings that remain in the fixed text.
+    holds the findings that remain in the fixed text. ``context`` names other
+    files of the project (``bnlint.project_context``): they are linted with
+    ``files``, so project-wide rules see them, but never fixed, and their
+    findings are not in the result.
     """
     by_name = {str(path): path for path in files}
+    linted = together(files, context) if context else files
     outcome = FixOutcome(LintResult())
     sources: dict[Path, SourceFile] = {}
     failed: set[tuple[Path, str, str]] = set()
+
+    def lint(texts: dict[Path, SourceFile]) -> LintResult:
+        result = lint_files(linted, rules, texts)
+        return narrowed(result, files) if context else result
+
     for pass_number in range(MAX_PASSES + 1):
-        result = lint_files(files, rules, sources)
+        result = lint(sources)
         outcome.result = result
         fixable: dict[Path, list[Finding]] = {}
         for finding in result.findings:
@@ -128,7 +139,7 @@ def fix_files(files: Sequence[Path], rules: Sequence[type[Rule]], *, unsafe: boo
                 del outcome.fixed_sources[path]
                 del outcome.fixed[path]
             # What is left is what is on disk now.
-            outcome.result = lint_files(files, rules, outcome.fixed_sources)
+            outcome.result = lint(outcome.fixed_sources)
     return outcome
 
 

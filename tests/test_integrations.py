@@ -32,8 +32,11 @@ def _git(cwd: Path, *args: str) -> None:
                    cwd=cwd, check=True, capture_output=True)
 
 
-def _try_hook(tmp_path: Path, hook: str, files: dict[str, str]):
-    """A throwaway git repository holding ``files``, and a function running ``hook`` from this checkout on it."""
+def _try_hook(tmp_path: Path, hook: str, files: dict[str, str], passed: tuple[str, ...] = ("--all-files",)):
+    """A throwaway git repository holding ``files``, and a function running ``hook`` from this checkout on it.
+
+    ``passed`` says which files pre-commit hands the hook: all, or ``("--files", name, ...)``.
+    """
     project = tmp_path / "project"
     project.mkdir()
     for name, text in files.items():
@@ -42,7 +45,7 @@ def _try_hook(tmp_path: Path, hook: str, files: dict[str, str]):
     _git(project, "add", *files)
     _git(project, "commit", "-qm", "init")
     env = {**os.environ, "PRE_COMMIT_HOME": str(tmp_path / "pre-commit-home")}
-    command = [str(BIN / "pre-commit"), "try-repo", str(ROOT), hook, "--all-files"]
+    command = [str(BIN / "pre-commit"), "try-repo", str(ROOT), hook, *passed]
     return project, lambda: subprocess.run(command, cwd=project, env=env, capture_output=True, text=True)
 
 
@@ -58,6 +61,38 @@ def test_pre_commit_try_repo_fails_on_a_finding_and_passes_once_fixed(tmp_path):
     passing = run_hook()
     assert passing.returncode == 0, passing.stdout + passing.stderr
     assert "bnlint" in passing.stdout and "Passed" in passing.stdout
+
+
+# The batch norm in one module, the train op that never runs its update ops in another.
+MODEL = (
+    "import tensorflow as tf\n"
+    "def classifier(images):\n"
+    "    hidden = tf.compat.v1.layers.batch_normalization(images, training=True)\n"
+    "    return tf.compat.v1.layers.dense(hidden, 10)\n"
+)
+TRAIN = (
+    "import tensorflow as tf\n"
+    "from model import classifier\n"
+    "loss = tf.reduce_mean(classifier(tf.compat.v1.placeholder(tf.float32, [None, 8])))\n"
+    "train_op = tf.compat.v1.train.GradientDescentOptimizer(0.1).minimize(loss)\n"
+)
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is needed by pre-commit")
+def test_pre_commit_on_the_changed_file_alone_gives_the_verdict_of_the_whole_project(tmp_path):
+    # Only train.py changed: the hook is passed train.py, and still sees the batch norm in model.py.
+    project, run_hook = _try_hook(tmp_path, "bnlint", {"model.py": MODEL, "train.py": TRAIN},
+                                  passed=("--files", "train.py"))
+    whole = subprocess.run([sys.executable, "-m", "bnlint", "--no-cache", "."], cwd=project,
+                           capture_output=True, text=True)
+    expected = ("train.py:4:12: BN001 Train op does not run the moving-average updates of "
+                "`tf.compat.v1.layers.batch_normalization` (model.py:3)")
+    assert whole.returncode == 1 and whole.stdout.splitlines()[0] == expected, whole.stdout + whole.stderr
+
+    hook = run_hook()
+    assert hook.returncode == 1, hook.stdout + hook.stderr
+    assert expected in hook.stdout.splitlines()
+    assert "model.py:" not in hook.stdout.replace("(model.py:3)", "")
 
 
 def test_flake8_runs_project_rules_on_the_one_file_it_is_given(tmp_path):
