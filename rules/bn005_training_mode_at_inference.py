@@ -459,7 +459,7 @@ class DetectorTrainer(detector.Detector):
                 reported.add(id(node))
                 yield Report(
                     node,
-                    f"{what} in a graph {graph.describe(file)} that builds no train op",
+                    f"{what} in a graph {graph.describe(file)} {graph.why_not_training()}",
                     related=((graph.file, graph.site.node),),
                 )
         for report in _dropped_inference_requests(project, file):
@@ -782,9 +782,13 @@ def _inference_graphs(project: ProjectIndex) -> list[_Export]:
     # A train op in the same file, or in a unit that runs with the export, makes it a training program
     # (a script that trains at module level and restores in a function is one program).
     train_units = frozenset(unit for _file, unit in trains)
-    graphs = [export for export in candidates
-              if _in_inference_mode_branch(project, export, train_units)
-              or not any(file is export.file or project.run_together(unit, export.unit) for file, unit in trains)]
+    graphs = []
+    for export in candidates:
+        if not any(file is export.file or project.run_together(unit, export.unit) for file, unit in trains):
+            graphs.append(export)
+        elif _in_inference_mode_branch(project, export, train_units):
+            export.on_mode_branch = True
+            graphs.append(export)
     # Name the export in messages when a graph is both restored and exported.
     return sorted(graphs, key=lambda export: _is_restore(export.file, export.site))
 
@@ -876,6 +880,11 @@ class _Export:
         self.file = file
         self.site = site
         self.unit = file.unit_name(site.scope)
+        # The program trains too, but not on the mode branch (``if args.mode == "export":``) the call sits on.
+        self.on_mode_branch = False
+
+    def why_not_training(self) -> str:
+        return "on a branch of the script where nothing trains" if self.on_mode_branch else "that builds no train op"
 
     def describe(self, here: FileModel) -> str:
         where = f"line {self.file.line(self.site.node)}" if self.file is here \
