@@ -12,22 +12,17 @@ from bnlint.facts import tokens
 from bnlint.facts.batch_norm import batch_norm_sites, batch_norm_sites_by_unit, batch_norm_sites_in, classify
 from bnlint.facts.dropped_flag import callers_asking_for, dropped_flag
 from bnlint.facts.evaluation_copies import untrained_reused_copy
-from bnlint.facts.inference import (
-    inference_function_around,
-    is_export_call,
-    is_inference_call,
-    is_test_file,
-    name_words,
-)
+from bnlint.facts.inference_graphs import InferenceGraph, inference_graphs
+from bnlint.facts.inference import inference_function_around, is_inference_call, is_test_file, name_words
 from bnlint.facts.keras_models import batch_norm_held_by
-from bnlint.facts.train_ops import classify_train_op, module_builds_graph, train_op_sites, uses_hooking_helper
+from bnlint.facts.train_ops import train_op_sites
 from bnlint.facts.sessions import evaluation_names, fetches_train_op, session_runs
 from bnlint.facts.training_flag import flag_at_call, flag_parameters, reaches_flag
 from bnlint.facts.values import Value, constant, literal
 from bnlint.names import is_tensorflow_name
 from bnlint.project import ProjectIndex
 from bnlint.rule import Invalid, Report, Rule, Valid
-from bnlint.semantic import INSTANCE, CallSite, FileModel, FunctionInfo, Scope, call_argument, contains, dotted, walk
+from bnlint.semantic import INSTANCE, CallSite, FileModel, FunctionInfo, Scope, call_argument, dotted, walk
 
 # Words of a callee's name that say it is a whole model (its batch norms run in its mode).
 _MODEL_WORDS = frozenset({"model", "net", "network", "backbone", "encoder", "classifier"})
@@ -467,10 +462,6 @@ class DetectorTrainer(detector.Detector):
                 yield report
 
 
-def _base(file: FileModel) -> str:
-    return file.path.replace("\\", "/").rsplit("/", 1)[-1]
-
-
 def _short(text: str) -> str:
     return text if len(text) <= 50 else text[:47] + "..."
 
@@ -769,79 +760,12 @@ def _bool_placeholder(file: FileModel, scope: Scope, expr: cst.BaseExpression) -
         or literal(dtype.value) == "bool"
 
 
-def _inference_graphs(project: ProjectIndex) -> list[_Export]:
-    """Graph-code calls that export the graph or restore a checkpoint into it, in a program with no train op."""
-    candidates = [_Export(file, site) for file, site in project.iter_calls()
-                  if module_builds_graph(file) and not is_test_file(file)
-                  and (is_export_call(file, site) or _is_restore(file, site))]
-    if not candidates:
-        return []
-    trains = [(t.file, t.file.unit_name(t.site.scope)) for t in train_op_sites(project)]
-    trains += [(file, file.unit_name(site.scope)) for file, site in project.iter_calls()
-               if uses_hooking_helper(file, site)]
-    # A train op in the same file, or in a unit that runs with the export, makes it a training program
-    # (a script that trains at module level and restores in a function is one program).
-    train_units = frozenset(unit for _file, unit in trains)
-    graphs = []
-    for export in candidates:
-        if not any(file is export.file or project.run_together(unit, export.unit) for file, unit in trains):
-            graphs.append(export)
-        elif _in_inference_mode_branch(project, export, train_units):
-            export.on_mode_branch = True
-            graphs.append(export)
-    # Name the export in messages when a graph is both restored and exported.
-    return sorted(graphs, key=lambda export: _is_restore(export.file, export.site))
-
-
-def _in_inference_mode_branch(project: ProjectIndex, export: _Export, train_units: frozenset[str]) -> bool:
-    """The export sits in ``if args.mode == "export":`` (or "test", "predict"...) and nothing there trains.
-
-    A script that trains, tests and exports by mode is one program with
-    three paths: the export path builds the graph again without a train op.
-    """
-    file, site = export.file, export.site
-    branch = _mode_branch(file, site)
-    if branch is None:
-        return False
-    function = file.enclosing_function(site.scope)
-    siblings = function.calls if function is not None else \
-        [c for c in file.calls if file.enclosing_function(c.scope) is None]
-    for other in siblings:
-        if id(branch) not in other.blocks or (branch.orelse is not None and contains(branch.orelse, other.node)):
-            continue
-        if file.unit_name(other.scope) in train_units and classify_train_op(file, other) is not False:
-            return False
-        for callee in project.callees_of_site(file, other):
-            if project.reach(callee.unit) & train_units:
-                return False
-    return True
-
-
-def _mode_branch(file: FileModel, site: CallSite) -> cst.If | None:
-    """The innermost ``if`` around ``site`` (in its body) that compares with a string naming an inference mode."""
-    for statement in reversed(file.ifs_around(site)):
-        if isinstance(statement.test, (cst.Comparison, cst.BooleanOperation)) and any(
-                isinstance(inner, cst.SimpleString) and isinstance(literal(inner), str)
-                and name_words(literal(inner)) & registry.INFERENCE_FUNCTION_WORDS for inner in walk(statement.test)):
-            return statement
-    return None
-
-
-def _is_restore(file: FileModel, site: CallSite) -> bool:
-    func = site.node.func
-    if not isinstance(func, cst.Attribute) or func.attr.value != registry.RESTORE_METHOD:
-        return False
-    receivers = file.resolve(func.value, site.scope)
-    return any(name.endswith(INSTANCE) and name[: -len(INSTANCE)] in registry.SAVER_CLASS_NAMES
-               for name in receivers)
-
-
-def _training_graph_findings(project: ProjectIndex) -> list[tuple[FileModel, cst.Call, str, _Export]]:
+def _training_graph_findings(project: ProjectIndex) -> list[tuple[FileModel, cst.Call, str, InferenceGraph]]:
     """Batch norms (or calls building them) in training mode in a graph that is only evaluated or served."""
-    graphs = _inference_graphs(project)
+    graphs = inference_graphs(project)
     if not graphs:
         return []
-    out: list[tuple[FileModel, cst.Call, str, _Export]] = []
+    out: list[tuple[FileModel, cst.Call, str, InferenceGraph]] = []
     seen: set[int] = set()
     for graph in graphs:
         # A call in the evaluating unit itself: ``model.inference(images, is_training=True)``.
@@ -871,26 +795,6 @@ def _training_graph_findings(project: ProjectIndex) -> list[tuple[FileModel, cst
                 out.append((bn.file, bn.site.node, f"`{bn.display()}` runs in training mode", graph))
                 break
     return out
-
-
-class _Export:
-    """A call that exports a graph for serving or restores a checkpoint into it."""
-
-    def __init__(self, file: FileModel, site: CallSite) -> None:
-        self.file = file
-        self.site = site
-        self.unit = file.unit_name(site.scope)
-        # The program trains too, but not on the mode branch (``if args.mode == "export":``) the call sits on.
-        self.on_mode_branch = False
-
-    def why_not_training(self) -> str:
-        return "on a branch of the script where nothing trains" if self.on_mode_branch else "that builds no train op"
-
-    def describe(self, here: FileModel) -> str:
-        where = f"line {self.file.line(self.site.node)}" if self.file is here \
-            else f"{_base(self.file)}:{self.file.line(self.site.node)}"
-        verb = "restored by" if _is_restore(self.file, self.site) else "exported by"
-        return f"{verb} `{_short(self.file.code(self.site.node.func))}` ({where})"
 
 
 def _dropped_inference_requests(project: ProjectIndex, file: FileModel) -> Iterator[Report]:
