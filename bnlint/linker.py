@@ -438,11 +438,9 @@ class Linker:
         if not isinstance(info.node, cst.FunctionDef):
             return []
         name = info.node.name.value
-        offset = 0
-        if info.class_qualname is not None:
-            offset = 1
-            if name == "__init__":
-                name = info.class_qualname.rsplit(".", 1)[-1]
+        offset = info.bound_offset
+        if info.class_qualname is not None and name == "__init__":
+            name = info.class_qualname.rsplit(".", 1)[-1]
         out = []
         for caller, site in self._call_sites().get(name, ()):
             names = caller.resolve(site.node.func, site.scope, depth)

@@ -318,7 +318,7 @@ def _passed_tensor(file: FileModel, function: FunctionInfo, index: int | None, p
     """A linted call site passes a boolean tensor for the parameter (that call raises)."""
     if index is None or not isinstance(function.node, cst.FunctionDef):
         return None
-    offset = 1 if function.class_qualname and function.params and function.params[0].name.value == "self" else 0
+    offset = function.bound_offset
     for ref in project.callers(file.function_unit(function)):
         call = ref.site.node
         if has_star_args(call):

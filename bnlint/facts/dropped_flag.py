@@ -63,7 +63,7 @@ def callers_asking_for(project: ProjectIndex, file: FileModel, dropped: DroppedF
                        wanted: bool) -> list[Value]:
     """Where the wrapper's callers ask for ``wanted`` (a constant passed, a default left, followed
     through the callers' own parameters): each place the constant is written."""
-    offset = 1 if dropped.function.class_qualname else 0
+    offset = dropped.function.bound_offset
     out: list[Value] = []
     for caller in project.callers(file.function_unit(dropped.function)):
         if has_star_args(caller.site.node):

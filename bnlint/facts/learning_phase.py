@@ -199,7 +199,7 @@ def _left_out_by_callers(project: ProjectIndex, file: FileModel, function: Funct
         index = found[0] if found is not None else None
     else:
         index = binding.param_index
-    offset = 1 if function.class_qualname else 0
+    offset = function.bound_offset
     out: list[PhaseOrigin] = []
     for caller in project.callers(file.function_unit(function)):
         if has_star_args(caller.site.node):

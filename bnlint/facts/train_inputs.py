@@ -80,7 +80,7 @@ def _feeds(project: ProjectIndex, here: FileModel, exprs: list[tuple[cst.BaseExp
     if found.params and depth < _MAX_CALLER_DEPTH:
         function = found.params[0].scope.function
         assert function is not None
-        offset = 1 if function.class_qualname else 0
+        offset = function.bound_offset
         for caller in project.callers(here.function_unit(function)):
             passed = []
             for binding in found.params:

@@ -80,7 +80,7 @@ def unpassed_false_parameter(project: ProjectIndex, value: Value) -> bool:
     callers = project.callers(value.file.function_unit(function))
     if not callers:
         return False
-    offset = 1 if function.class_qualname else 0
+    offset = function.bound_offset
     for caller in callers:
         if has_star_args(caller.site.node):
             return False
@@ -116,7 +116,7 @@ def flag_parameters(project: ProjectIndex, ref: FunctionRef, _depth: int = 0) ->
         return []
     memo[ref.unit] = []  # a recursive builder reaches nothing more through itself
     found: dict[str, FlagParameter] = {}
-    offset = _bound_offset(ref.info)
+    offset = ref.info.bound_offset
 
     def note(value: Value | None) -> None:
         binding = _own_parameter(ref, value)
@@ -145,14 +145,6 @@ def flag_parameters(project: ProjectIndex, ref: FunctionRef, _depth: int = 0) ->
     result = sorted(found.values(), key=lambda flag: flag.binding.param_index or 0)
     memo[ref.unit] = result
     return result
-
-
-def _bound_offset(function: FunctionInfo) -> int:
-    """Positions a bound call leaves out: ``self`` or ``cls`` of a method, none for a static method."""
-    if not function.class_qualname or not isinstance(function.node, cst.FunctionDef):
-        return 0
-    static = any(dotted(decorator.decorator) == "staticmethod" for decorator in function.node.decorators)
-    return 0 if static else 1
 
 
 def reaches_flag(project: ProjectIndex, file: FileModel, scope: Scope, expr: cst.BaseExpression) -> bool:
