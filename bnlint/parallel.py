@@ -1,9 +1,12 @@
-"""``--jobs``: lint import-connected groups of files in parallel worker processes.
+"""``--jobs``: lint import-connected groups of files in parallel worker processes, or one after another.
 
 A group closed under imports holds every file its findings can depend on
 (see ``bnlint.import_graph``), so linting groups separately finds exactly
 what one run over everything finds. Workers return findings, which are plain
-data; syntax trees never cross a process boundary.
+data; syntax trees never cross a process boundary. With one job the groups
+are linted in turn, in batches no larger than the largest group, each
+batch's trees freed before the next is parsed: the process holds the
+largest group's trees, not every tree of the run.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ def lint_parallel(files: Sequence[Path], rules: Sequence[type[Rule]], jobs: int,
 
     ``known`` gives files' graph inputs and sizes already read (the cache has them), so they are not read twice.
     """
-    if jobs <= 1 or len(files) < jobs * _MIN_FILES_PER_JOB:
+    if len(files) < max(jobs, 2) * _MIN_FILES_PER_JOB:
         return lint_files(files, rules, progress=progress)
     relevant = token_pattern([rule for rule in rules if rule.CODE != PARSE_ERROR_CODE])
     inputs: dict[str, GraphInputs] = {}
@@ -55,25 +58,61 @@ def lint_parallel(files: Sequence[Path], rules: Sequence[type[Rule]], jobs: int,
         sizes[name] = len(data)
     graph, keep = graph_and_analysed(inputs)
     groups = components(graph)
-    batches = _balance(groups, sizes, jobs * 4)
-    codes = [rule.CODE for rule in rules]
     result = LintResult()
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
-        jobs_args = [(batch, codes, sorted(keep.intersection(batch))) for batch in batches]
-        for findings, checked, parsed, errors, python2, suppressed, probes, rows in pool.map(_lint_batch, jobs_args):
-            result.findings.extend(findings)
-            result.suppressed.extend(suppressed)
-            result.text_probes |= probes
-            result.rows_asked.update(rows)
-            result.errors.extend(errors)
-            result.python2.extend(python2)
-            result.files_checked += checked
-            result.files_parsed += parsed
-            if progress is not None:
-                progress(result.files_checked)
+    if jobs <= 1:
+        for batch in _in_turn(groups, sizes):
+            done = result.files_checked
+            counted = None if progress is None else (lambda count: progress(done + count))
+            _merge(result, lint_files([Path(name) for name in batch], rules, progress=counted,
+                                      analysed=keep.intersection(batch)))
+    else:
+        batches = _balance(groups, sizes, jobs * 4)
+        codes = [rule.CODE for rule in rules]
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            jobs_args = [(batch, codes, sorted(keep.intersection(batch))) for batch in batches]
+            for part in pool.map(_lint_batch, jobs_args):
+                _merge(result, part)
+                if progress is not None:
+                    progress(result.files_checked)
     result.findings.sort(key=Finding.sort_key)
     result.python2.sort()
     return result
+
+
+def _merge(result: LintResult, part: LintResult) -> None:
+    result.findings.extend(part.findings)
+    result.suppressed.extend(part.suppressed)
+    result.text_probes |= part.text_probes
+    result.rows_asked.update(part.rows_asked)
+    result.errors.extend(part.errors)
+    result.python2.extend(part.python2)
+    result.files_checked += part.files_checked
+    result.files_parsed += part.files_parsed
+
+
+def _in_turn(groups: list[set[str]], sizes: dict[str, int]) -> list[list[str]]:
+    """Whole groups into batches of at most the largest group's bytes (first fit, largest first), in file order.
+
+    Few batches keep the per-run cost (rule set-up, the project index) low; none
+    larger than the largest group keeps the trees held at once as few as can be.
+    """
+    ordered = sorted(groups, key=lambda g: -sum(sizes[name] for name in g))
+    if not ordered:
+        return []
+    capacity = sum(sizes[name] for name in ordered[0])
+    batches: list[list[str]] = []
+    loads: list[int] = []
+    for group in ordered:
+        load = sum(sizes[name] for name in group)
+        for index, used in enumerate(loads):
+            if used + load <= capacity:
+                batches[index].extend(group)
+                loads[index] += load
+                break
+        else:
+            batches.append(list(group))
+            loads.append(load)
+    return [sorted(batch) for batch in batches]
 
 
 def _balance(groups: list[set[str]], sizes: dict[str, int], count: int) -> list[list[str]]:
@@ -87,12 +126,9 @@ def _balance(groups: list[set[str]], sizes: dict[str, int], count: int) -> list[
     return [batch for batch in batches if batch]
 
 
-def _lint_batch(job: tuple[list[str], list[str], list[str]]) \
-        -> tuple[list[Finding], int, int, list[str], list[str], list[Finding], set[str], dict[str, int]]:
+def _lint_batch(job: tuple[list[str], list[str], list[str]]) -> LintResult:
     names, codes, analysed = job
     from bnlint.rule_loader import load_rules
 
     available = load_rules()
-    result = lint_files([Path(name) for name in names], [available[code] for code in codes], analysed=set(analysed))
-    return (result.findings, result.files_checked, result.files_parsed, result.errors, result.python2,
-            result.suppressed, result.text_probes, result.rows_asked)
+    return lint_files([Path(name) for name in names], [available[code] for code in codes], analysed=set(analysed))
