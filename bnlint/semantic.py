@@ -138,6 +138,10 @@ class FunctionInfo:
         return None
 
 
+# Distinct answers of ``FileModel.resolve`` (sets of canonical names; no syntax trees), shared by every model.
+_ANSWERS: dict[frozenset[str], frozenset[str]] = {}
+
+
 class FileModel:
     """What bnlint knows about one parsed file."""
 
@@ -266,6 +270,8 @@ class FileModel:
         # Guard against cycles (``x = x.y``): provisional empty answer while resolving.
         self._resolve_cache[key] = frozenset()
         result = self._resolve_uncached(expr, scope, _depth + 1)
+        # One object per distinct answer: the cache holds hundreds of thousands of them, mostly the same few names.
+        result = _ANSWERS.setdefault(result, result)
         self._resolve_cache[key] = result
         return result
 
