@@ -10,7 +10,8 @@ tensor2tensor 1.15.7, tf-slim 1.1.0 and tflearn 0.5.0 distributions
 process where time or memory is concerned:
 
 - files, lines, bytes, and how many files the token pre-filter skips;
-- cold wall time (no cache) with 1 job and with all cores, and peak memory;
+- cold wall time (no cache) and peak memory: everything in one run
+  (``lint_files``), ``--jobs 1`` (import groups in turn) and all cores;
 - warm wall time (cache, nothing changed), after appending a comment to one
   file, and after changing a function body in the module most files import,
   each followed by the run after reverting it;
@@ -110,6 +111,17 @@ jobs = default_jobs()
 result = lint_parallel(files, rules, jobs)
 out = {{'files_parsed': result.files_parsed, 'jobs': jobs,
         'worker_peak_mb': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+        'findings': sorted([f.filename, f.location.row, f.code] for f in result.findings)}}
+"""
+
+IN_TURN = """
+from pathlib import Path
+from bnlint.parallel import lint_parallel
+from bnlint.rule_loader import load_rules
+files = sorted(Path({corpus!r}).rglob('*.py'))
+rules = [r for r in load_rules().values() if not r.OPT_IN]
+result = lint_parallel(files, rules, 1)
+out = {{'files_parsed': result.files_parsed,
         'findings': sorted([f.filename, f.location.row, f.code] for f in result.findings)}}
 """
 
@@ -228,8 +240,12 @@ def main() -> int:
     cold = _child(LINT.format(corpus=str(corpus), prefilter=""))
     skipped = len(files) - cold["files_parsed"]
     print(f"pre-filter: {cold['files_parsed']} files parsed, {skipped} skipped")
-    print(f"cold run (no cache), 1 job: {cold['wall']:.2f} s, peak memory {cold['peak_mb']:.0f} MB, "
+    print(f"cold run (no cache), 1 job, one run over every file: {cold['wall']:.2f} s, "
+          f"peak memory {cold['peak_mb']:.0f} MB, "
           f"{len(cold['findings'])} findings")
+    in_turn = _child(IN_TURN.format(corpus=str(corpus)))
+    print(f"cold run (no cache), --jobs 1 (import groups in turn): {in_turn['wall']:.2f} s, "
+          f"peak memory {in_turn['peak_mb']:.0f} MB")
     parallel = _child(PARALLEL.format(corpus=str(corpus)))
     print(f"cold run (no cache), {parallel['jobs']} jobs (the CLI's default): {parallel['wall']:.2f} s, "
           f"peak memory {parallel['peak_mb']:.0f} MB main process, {parallel['worker_peak_mb']:.0f} MB largest worker")
@@ -266,10 +282,10 @@ def main() -> int:
           f"{after_body['wall']:.2f} s, {after_body['files_parsed']} files parsed; reverted: "
           f"{body_reverted['wall']:.2f} s")
 
-    same = cold["findings"] == parallel["findings"] == no_filter["findings"] == first["findings"] == warm["findings"] \
+    same = cold["findings"] == in_turn["findings"] == parallel["findings"] == no_filter["findings"] == first["findings"] == warm["findings"] \
         == after_touch["findings"] == reverted["findings"] == body_reverted["findings"]
-    print(f"findings identical (1 job, N jobs, no pre-filter, cache fill, warm, after a comment, after each "
-          f"revert): {same}")
+    print(f"findings identical (one run, groups in turn, N jobs, no pre-filter, cache fill, warm, after a "
+          f"comment, after each revert): {same}")
 
     libcst = _child(PARSE.format(corpus=str(corpus), module="libcst", call="libcst.parse_module"))
     ast = _child(PARSE.format(corpus=str(corpus), module="ast", call="ast.parse"))
