@@ -58,13 +58,16 @@ class TrainingModeAtInference(Rule):
     - a model run in training mode on data named as test or validation data
       (``model(test_input, training=True)``, ``net(x_val)`` with a ``True``
       flag default), wherever the call sits;
-    - a model built again with ``reuse=True`` in training mode (a batch norm
-      or builder flag True, passed or by default) when no train op of its
-      program depends on that copy: it shares the trained variables only to
-      be evaluated (``network(other_images, phase_train=True, reuse=True)``
-      next to the trained ``network(images)``). Copies the loss depends on
-      (multi-tower training, a GAN discriminator applied to generated
-      images) are training, and a loss read from a graph collection
+    - a model built again reusing its variables (``reuse=True``, inside
+      ``variable_scope(..., reuse=True)``, or after ``reuse_variables()``)
+      in training mode (a batch norm or builder flag True, passed or by
+      default) when no train op of its program depends on that copy: it
+      shares the trained variables only to be evaluated
+      (``network(other_images, phase_train=True, reuse=True)`` next to the
+      trained ``network(images)``). Copies the loss depends on (multi-tower
+      training, also through a list of tower losses or gradients; a GAN
+      discriminator applied to generated images; a gradient penalty added
+      with ``+=``) are training, and a loss read from a graph collection
       (``tf.losses.get_total_loss()``) leaves the question open: not flagged;
     - a ``sess.run``/``.eval`` that evaluates (fetches no train op, and sits
       in an inference function or in code named for test or validation
@@ -278,7 +281,7 @@ def run(a, b):
     score = tf.reduce_mean(net(b, reuse=True))  # error: [BN005]
     return train_op, score
 """,
-            message="built with `reuse=True` that no train op trains",
+            message="reuses its variables and that no train op trains",
         ),
         Invalid(
             """
@@ -481,7 +484,7 @@ def _training_call_at_inference(file: FileModel, site: CallSite, project: Projec
     elif data is not None:
         where = f"on `{_short(data)}`, evaluation data"
     elif untrained_reused_copy(file, site, project):
-        where = "in a copy of the network built with `reuse=True` that no train op trains (it is only evaluated)"
+        where = "in a copy of the network that reuses its variables and that no train op trains (it is only evaluated)"
     else:
         return None
     bn = classify(file, site, project)

@@ -2,7 +2,9 @@
 
 A TF1 program measures its model on other data by building the network a
 second time over that data, sharing the trained variables:
-``network(other_images, phase_train=False, reuse=True)``. Such a copy is run,
+``network(other_images, phase_train=False, reuse=True)``, the same call inside
+``with tf.variable_scope(name, reuse=True):``, or any build after
+``tf.get_variable_scope().reuse_variables()`` in the function. Such a copy is run,
 never optimised, so it is an inference path whatever its function and its
 data are named; built with the training flag True, it evaluates with batch
 statistics.
@@ -17,22 +19,38 @@ nothing is claimed.
 
 from __future__ import annotations
 
+import libcst as cst
+
+from bnlint import registry
 from bnlint.facts.train_inputs import feeds_train_op
 from bnlint.facts.train_ops import train_op_sites
 from bnlint.facts.values import Value, constant
 from bnlint.project import ProjectIndex
 from bnlint.semantic import CallSite, FileModel, call_argument
 
-REUSE_PARAMETER = "reuse"
-
-
 def untrained_reused_copy(file: FileModel, site: CallSite, project: ProjectIndex) -> bool:
-    """The call builds a copy with ``reuse=True`` that no train op of its program depends on."""
-    arg = call_argument(site.node, REUSE_PARAMETER, None)
-    if arg is None or constant(Value(arg.value, file, site.scope)) is not True:
+    """The call builds a copy reusing the variables that no train op of its program depends on."""
+    if not reuses_variables(file, site):
         return False
     unit = file.unit_name(site.scope)
     together = [train for train in train_op_sites(project)
                 if project.run_together(unit, train.file.unit_name(train.site.scope))]
     return bool(together) and all(
         feeds_train_op(project, train.file, train.site, file, site) is False for train in together)
+
+
+def reuses_variables(file: FileModel, site: CallSite) -> bool:
+    """``f(..., reuse=True)``, inside ``variable_scope(..., reuse=True)``, or after ``reuse_variables()`` in its function."""
+    arg = call_argument(site.node, registry.REUSE_PARAM, None)
+    if arg is not None:
+        return constant(Value(arg.value, file, site.scope)) is True
+    for frame in site.withs:
+        if frame.call is None or not file.resolve(frame.call.func, frame.scope) & registry.VARIABLE_SCOPE_NAMES:
+            continue
+        reuse = call_argument(frame.call, registry.REUSE_PARAM, None)
+        if reuse is not None and constant(Value(reuse.value, file, frame.scope)) is True:
+            return True
+    function = file.enclosing_function(site.scope)
+    earlier = function.calls if function is not None else file.calls
+    return any(isinstance(other.node.func, cst.Attribute) and other.node.func.attr.value == registry.REUSE_VARIABLES_METHOD
+               and other.order < site.order and file.enclosing_function(other.scope) is function for other in earlier)

@@ -97,6 +97,25 @@ def _feeds(project: ProjectIndex, here: FileModel, exprs: list[tuple[cst.BaseExp
     return None if unknown else False
 
 
+_PUTTING_METHODS = frozenset({"append", "extend", "insert", "add", "update"})
+
+
+def _put_into(file: FileModel, binding: Binding, name: str) -> list[tuple[cst.BaseExpression, Scope]]:
+    """Arguments of ``name.append(...)`` (``extend``, ``insert``...) in the function that binds ``name``."""
+    index: dict[tuple[int, str], list[tuple[cst.BaseExpression, Scope]]] | None = getattr(file, "_put_into", None)
+    if index is None:
+        index = {}
+        for site in file.calls:
+            func = site.node.func
+            if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) \
+                    and func.attr.value in _PUTTING_METHODS:
+                owner = file.enclosing_function(site.scope)
+                index.setdefault((id(owner), func.value.value), []).extend(
+                    (arg.value, site.scope) for arg in site.node.args)
+        file._put_into = index  # type: ignore[attr-defined]
+    return index.get((id(file.enclosing_function(binding.scope)), name), [])
+
+
 def _added_in_place(file: FileModel, class_qualname: str, attr: str) -> list[tuple[cst.BaseExpression, Scope]]:
     """What the class's methods add to ``self.<attr>`` in place: ``self.d_loss += penalty`` feeds ``self.d_loss``."""
     out = []
@@ -140,6 +159,8 @@ def _slice(file: FileModel, exprs: list[tuple[cst.BaseExpression, Scope]]) -> _S
                         out.params.append(binding)
                 elif binding.kind in ("assign", "with", "loop", "other") and binding.value is not None:
                     stack.append((binding.value, binding.scope))
+                    # ``losses = []`` then ``losses.append(tower_loss)``: what is put in the list.
+                    stack.extend(_put_into(file, binding, node.value))
             continue
         if isinstance(node, cst.Attribute) and receiver is not None and isinstance(node.value, cst.Name) \
                 and node.value.value == receiver and function is not None and function.class_qualname:
