@@ -51,6 +51,8 @@ class FileEntry:
     suppressed: list[dict] = field(default_factory=list)
     # The last row whose position any rule or finding asked (``FileModel.rows_asked``).
     rows_asked: int = 0
+    # Some rule copied source text of the file (``FileModel.code``) into what it reports.
+    quoted: bool = False
 
     def graph_inputs(self) -> GraphInputs:
         return GraphInputs(self.module, self.holds_tokens, self.imports)

@@ -21,7 +21,9 @@ comparing rows. Why that is exact:
   of both texts), and text copied from the source into a message or a fix.
 - Messages quote expressions (``file.code(site.node)``). Inside an expression
   a comment can only sit between brackets, and comments between brackets are
-  kept in the comparison: changing one changes the code.
+  kept in the comparison, changing one changing the code, for every file some
+  rule quoted (``FileModel.code`` logs it); a file nothing was quoted from
+  leaves no text of its own in any output.
 - A fix's edit may copy a whole statement with its comments, so a finding
   with a fix is kept only when the rows its edits span are unchanged, byte
   for byte (``rows_unchanged``).
@@ -47,8 +49,11 @@ _CLOSING = frozenset(")]}")
 _POSITION_FREE = frozenset({tokenize.NEWLINE, tokenize.DEDENT, tokenize.ENDMARKER})
 
 
-def code_tokens(text: str) -> list[tuple] | None:
-    """The tokens a rule can see, with their positions; None when the text does not tokenise."""
+def code_tokens(text: str, bracketed_comments: bool = True) -> list[tuple] | None:
+    """The tokens a rule can see, with their positions; None when the text does not tokenise.
+
+    ``bracketed_comments``: comments between brackets count, as parts of expressions a message may quote.
+    """
     out: list[tuple] = []
     depth = 0
     try:
@@ -59,7 +64,7 @@ def code_tokens(text: str) -> list[tuple] | None:
             if kind == tokenize.NL:
                 continue
             if kind == tokenize.COMMENT:
-                if depth:  # inside brackets, a comment is part of an expression a message may quote
+                if depth and bracketed_comments:
                     out.append((kind, token.string, token.start))
                 continue
             if kind in _POSITION_FREE:
@@ -80,16 +85,17 @@ def code_tokens(text: str) -> list[tuple] | None:
 NOTHING_MOVED = float("inf")
 
 
-def first_moved_row(old: str, new: str) -> float | None:
+def first_moved_row(old: str, new: str, bracketed_comments: bool = True) -> float | None:
     """The first row of ``old`` whose code sits on another row in ``new``; None when the code differs.
 
     ``NOTHING_MOVED`` when every token kept its row. Code is the same when only
     statement-level comments, blank lines and line-end spaces differ, rows of
-    whole lines shifting with them.
+    whole lines shifting with them; without ``bracketed_comments``, comments
+    between brackets (and the rows they take) do not count either.
     """
     if old == new:
         return NOTHING_MOVED
-    old_tokens, new_tokens = code_tokens(old), code_tokens(new)
+    old_tokens, new_tokens = code_tokens(old, bracketed_comments), code_tokens(new, bracketed_comments)
     if old_tokens is None or new_tokens is None or len(old_tokens) != len(new_tokens):
         return None
     first = NOTHING_MOVED

@@ -50,6 +50,8 @@ class LintResult:
     text_probes: set[str] = field(default_factory=set)
     # Per file, the last row any finding or rule asked the position of (``FileModel.rows_asked``), when any.
     rows_asked: dict[str, int] = field(default_factory=dict)
+    # Files whose source text some rule copied (``FileModel.code``): a message may hold their comments.
+    quoted: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -225,6 +227,8 @@ def _check(parsed: list[_Parsed], checking_rules: list[Rule], result: LintResult
             result.text_probes |= item.model.text_probes
             if item.model.rows_asked:
                 result.rows_asked[item.model.path] = item.model.rows_asked
+            if item.model.quoted:
+                result.quoted.add(item.model.path)
             item.model.release()
 
 

@@ -74,6 +74,7 @@ def lint_incremental(files: Sequence[Path], rules: Sequence[type[Rule]], cache_d
             entry.findings = [finding_to_dict(f) for f in fresh.get(name, [])]
             entry.suppressed = [finding_to_dict(f) for f in fresh_suppressed.get(name, [])]
             entry.rows_asked = result.rows_asked.get(name, 0)
+            entry.quoted = name in result.quoted
             entry.python2 = name in translated
             findings.extend(fresh.get(name, []))
             continue
@@ -84,6 +85,7 @@ def lint_incremental(files: Sequence[Path], rules: Sequence[type[Rule]], cache_d
             entry.suppressed = cache.entries[name].suppressed
         entry.python2 = cache.entries[name].python2
         entry.rows_asked = cache.entries[name].rows_asked
+        entry.quoted = cache.entries[name].quoted
         findings.extend(finding_from_dict(f) for f in entry.findings)
     # A run where a rule failed is not cached: the next run must try again.
     if (dirty or comment_edits or set(current) != set(cache.entries)) and not result.errors:
@@ -120,7 +122,8 @@ def _after_comment_edit(path: Path, cached: FileEntry, old_data: bytes | None, n
     new_noqa = NoqaMap(new)
     if NoqaMap(old).skip_file or new_noqa.skip_file:
         return None  # a skipped file leaves the project: the others' findings may change
-    moved = first_moved_row(old, new)
+    # Comments between brackets are part of an expression a message may quote: code, unless nothing was quoted.
+    moved = first_moved_row(old, new, bracketed_comments=cached.quoted)
     # A row someone asked about (a finding's, one a rule compared) must not move.
     if moved is None or moved <= cached.rows_asked or not same_answers(questions, old, new):
         return None

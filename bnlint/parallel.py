@@ -88,6 +88,7 @@ def _merge(result: LintResult, part: LintResult) -> None:
     result.suppressed.extend(part.suppressed)
     result.text_probes |= part.text_probes
     result.rows_asked.update(part.rows_asked)
+    result.quoted |= part.quoted
     result.errors.extend(part.errors)
     result.python2.extend(part.python2)
     result.files_checked += part.files_checked

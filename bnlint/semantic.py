@@ -180,6 +180,8 @@ class FileModel:
         self.text_probes: set[str] = set()
         # The last row any position asked of this file reached (``span``); 0 when none was asked.
         self.rows_asked = 0
+        # Whether any rule copied a node's source text (``code``), which may hold comments between brackets.
+        self.quoted = False
         _Collector(self).collect()
 
     def release(self) -> None:
@@ -662,6 +664,8 @@ class FileModel:
 
     def code(self, node: cst.CSTNode) -> str:
         """Source text of a node, on one line."""
+        # Logged for the cache: text of this file may now be in a message, comments between brackets included.
+        self.quoted = True
         return " ".join(self.module.code_for_node(node).split())
 
     def _position_map(self):

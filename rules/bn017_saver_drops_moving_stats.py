@@ -238,14 +238,14 @@ def _trainable_only(file: FileModel, expr: cst.BaseExpression, scope: Scope, dep
     if isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, cst.Add):
         left = _trainable_only(file, expr.left, scope, depth + 1)
         right = _trainable_only(file, expr.right, scope, depth + 1)
-        if left is not None and (right is not None or _single_variables(expr.right)):
+        if left is not None and (right is not None or _single_variables(file, expr.right)):
             return left
-        if right is not None and _single_variables(expr.left):
+        if right is not None and _single_variables(file, expr.left):
             return right
     return None
 
 
-def _single_variables(expr: cst.BaseExpression) -> bool:
+def _single_variables(file: FileModel, expr: cst.BaseExpression) -> bool:
     """A list literal of single variables (``[global_step]``): it adds no moving statistics wholesale."""
     if not isinstance(expr, (cst.List, cst.Tuple)):
         return False
@@ -254,7 +254,7 @@ def _single_variables(expr: cst.BaseExpression) -> bool:
             return False
         if not isinstance(element.value, (cst.Name, cst.Attribute, cst.Call)):
             return False
-        text = cst.Module([]).code_for_node(element.value).lower()
+        text = file.code(element.value).lower()
         if "moving" in text or "variables" in text or "collection" in text:
             return False
     return True

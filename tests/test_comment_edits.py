@@ -217,6 +217,30 @@ def test_a_comment_line_inserted_above_a_finding_relints_and_moves_it(project, r
     assert warm.findings == cold
 
 
+def test_a_comment_between_brackets_of_a_file_nothing_quotes_is_no_change(project, rules, tmp_path):
+    cache = tmp_path / "cache"
+    bracketed = MODEL.replace("dense(x, 8)", "dense(\n        x,  # the input\n        8)")
+    (project / "model.py").write_text(bracketed)
+    first = lint_incremental(_files(project), rules, cache)
+    # No message quotes model.py: its comments between brackets are in no output.
+    (project / "model.py").write_text(bracketed.replace("# the input", "# the features"))
+    warm, cold = _warm(project, rules, cache)
+    assert warm.files_parsed == 0
+    assert warm.findings == cold == first.findings
+
+
+def test_a_comment_between_brackets_of_a_quoted_file_relints(project, rules, tmp_path):
+    cache = tmp_path / "cache"
+    bracketed = LAYERS.replace("tf.reshape(h, [-1])", "tf.reshape(h, [-1  # flat\n])")
+    (project / "layers.py").write_text(bracketed)
+    lint_incremental(_files(project), rules, cache)
+    # The finding quotes layers.py's batch norm: a comment there could be in a message.
+    (project / "layers.py").write_text(bracketed.replace("# flat", "# one row each"))
+    warm, cold = _warm(project, rules, cache)
+    assert warm.files_parsed == 3
+    assert warm.findings == cold
+
+
 def test_removing_a_hidden_parse_errors_noqa_reports_it(project, rules, tmp_path):
     cache = tmp_path / "cache"
     broken = "h = = batch_normalization(x){}\n"
