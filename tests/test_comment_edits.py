@@ -285,3 +285,23 @@ def test_rules_ask_the_raw_text_only_through_mentions():
                 offenders.append(f"{path.name}:{node.lineno}: {ast.unparse(node)}")
     # ``use.text`` in BN014 is a layer call's own description, not a file's source.
     assert [line for line in offenders if not line.endswith(": use.text")] == []
+
+
+@pytest.mark.parametrize("damage", ["garbage", "missing"])
+def test_a_damaged_source_pack_only_costs_the_fast_path(project, rules, tmp_path, damage):
+    cache = tmp_path / "cache"
+    first = lint_incremental(_files(project), rules, cache)
+    (pack,) = cache.glob("*.pack")
+    if damage == "garbage":
+        pack.write_bytes(b"\x00not a pack" * 100)
+    else:
+        pack.unlink()
+    (project / "layers.py").write_text(LAYERS + "# a note\n")
+    warm, cold = _warm(project, rules, cache)
+    assert warm.files_parsed == 3
+    assert warm.findings == cold == first.findings
+    # The next comment edit is fast again: the run rewrote the pack.
+    (project / "layers.py").write_text(LAYERS + "# another note\n")
+    again, cold = _warm(project, rules, cache)
+    assert again.files_parsed == 0
+    assert again.findings == cold
