@@ -308,19 +308,18 @@ def network(x, bn_momentum=0.0):  # error: [BN009]
 def _momenta(file: FileModel, site: CallSite) -> Iterator[_Momentum]:
     """Momentum arguments a call passes, sets by default, or binds for a batch norm or EMA."""
     names = file.call_names(site)
-    code = file.code(site.node.func)
     for name in names:
         api = batch_norm_api_for(file, name)
         if api is not None and api.momentum is not None and not name.endswith(INSTANCE):
             # A function-style batch norm, or a layer's constructor.
             arg = call_argument(site.node, api.momentum.name, api.momentum.position)
             if arg is not None:
-                yield _Momentum(arg.value, site.scope, api.momentum.name, code)
+                yield _Momentum(arg.value, site.scope, api.momentum.name, file.code(site.node.func))
             return
         if name in registry.EMA_CLASS_NAMES:
             arg = call_argument(site.node, registry.EMA_DECAY.name, registry.EMA_DECAY.position)
             if arg is not None:
-                yield _Momentum(arg.value, site.scope, registry.EMA_DECAY.name, code, ema=True)
+                yield _Momentum(arg.value, site.scope, registry.EMA_DECAY.name, file.code(site.node.func), ema=True)
             return
     if names & registry.PARTIAL_NAMES and site.node.args:
         for api, owner in _batch_norms(file, site.node.args[0].value, site.scope):
