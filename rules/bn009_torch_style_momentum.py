@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import libcst as cst
 
@@ -29,9 +29,13 @@ class _Momentum:
     value: cst.BaseExpression
     scope: Scope
     keyword: str
-    owner: str
+    # What it configures, as a message shows it; a callable renders it only for a finding.
+    owner: "str | Callable[[], str]"
     # An ``ExponentialMovingAverage``'s decay rather than a batch norm's momentum.
     ema: bool = False
+
+    def owner_text(self) -> str:
+        return self.owner() if callable(self.owner) else self.owner
 
 
 class TorchStyleMomentum(Rule):
@@ -314,12 +318,13 @@ def _momenta(file: FileModel, site: CallSite) -> Iterator[_Momentum]:
             # A function-style batch norm, or a layer's constructor.
             arg = call_argument(site.node, api.momentum.name, api.momentum.position)
             if arg is not None:
-                yield _Momentum(arg.value, site.scope, api.momentum.name, file.code(site.node.func))
+                yield _Momentum(arg.value, site.scope, api.momentum.name, lambda: file.code(site.node.func))
             return
         if name in registry.EMA_CLASS_NAMES:
             arg = call_argument(site.node, registry.EMA_DECAY.name, registry.EMA_DECAY.position)
             if arg is not None:
-                yield _Momentum(arg.value, site.scope, registry.EMA_DECAY.name, file.code(site.node.func), ema=True)
+                yield _Momentum(arg.value, site.scope, registry.EMA_DECAY.name, lambda: file.code(site.node.func),
+                                ema=True)
             return
     if names & registry.PARTIAL_NAMES and site.node.args:
         for api, owner in _batch_norms(file, site.node.args[0].value, site.scope):
@@ -385,10 +390,10 @@ def _report(file: FileModel, momentum: _Momentum, value: object, node: cst.BaseE
     if node is momentum.value:
         written = file.code(momentum.value)
         shown = f"`{momentum.keyword}={written}`" + ("" if literal(momentum.value) is not ... else f" ({value})")
-        subject = f"{shown} of `{momentum.owner}`"
+        subject = f"{shown} of `{momentum.owner_text()}`"
     else:
         written = file.code(node)
-        subject = (f"`{written}` ({file.place(node)}), the `{momentum.keyword}` of `{momentum.owner}` "
+        subject = (f"`{written}` ({file.place(node)}), the `{momentum.keyword}` of `{momentum.owner_text()}` "
                    f"({file.place(momentum.value)}),")
     complement = _complement(node) if literal(node) is not ... else None
     if value == 0:

@@ -610,7 +610,7 @@ def _super_evidence(project: ProjectIndex, file: FileModel, class_qualname: str)
         scope = file.class_scopes[class_qualname]
         names = file.resolve(base.value, scope.parent or file.module_scope)
         if is_keras_batch_norm_class(names, file):
-            return BatchNormEvidence(file, base.value, file.code(base.value))
+            return BatchNormEvidence(file, base.value, base.value)
         linker = project.linker
         for name in sorted(names):
             found = linker.class_named(name, file) if linker is not None else None

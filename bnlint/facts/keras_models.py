@@ -31,10 +31,16 @@ class BatchNormEvidence:
 
     file: FileModel
     node: cst.CSTNode
-    what: str  # ``tf.keras.layers.BatchNormalization()`` or ``tf.keras.applications.ResNet50``
+    # What a message shows: ``tf.keras.layers.BatchNormalization()`` or ``tf.keras.applications.ResNet50``.
+    shown: cst.CSTNode
     # A ``tf.keras.applications`` network with pretrained weights: Keras recommends running its
     # batch norms in inference mode while fine-tuning, so ``training=False`` there is deliberate.
     pretrained: bool = False
+
+    @property
+    def what(self) -> str:
+        """Rendered only for a message: most evidence never reaches one."""
+        return _short(self.file.code(self.shown))
 
     def describe(self, here: FileModel) -> str:
         """```layers.BatchNormalization()` (line 7)``, with the file name when elsewhere."""
@@ -163,13 +169,13 @@ def _constructed_evidence(project: ProjectIndex, file: FileModel, call: cst.Call
                           depth: int, seen: frozenset[int]) -> BatchNormEvidence | None:
     names = file.resolve(call.func, scope)
     if is_keras_batch_norm_class(names, file):
-        return BatchNormEvidence(file, call, _short(file.code(call)))
+        return BatchNormEvidence(file, call, call)
     for name in names:
         if is_batch_norm_application(name):
             weights = call_argument(call, registry.KERAS_APPLICATIONS_WEIGHTS.name,
                                     registry.KERAS_APPLICATIONS_WEIGHTS.position)
             pretrained = weights is None or literal(weights.value) is not None
-            return BatchNormEvidence(file, call, _short(file.code(call.func)), pretrained=pretrained)
+            return BatchNormEvidence(file, call, call.func, pretrained=pretrained)
     if names & registry.KERAS_SEQUENTIAL_NAMES:
         layers = call.args[0].value if call.args and call.args[0].keyword is None else None
         if isinstance(layers, (cst.List, cst.Tuple)):
@@ -238,7 +244,7 @@ def _functional_evidence(project: ProjectIndex, file: FileModel, call: cst.Call,
         elif bn.unit not in reach:
             continue
         node = bn.constructor if bn.constructor is not None else bn.site.node
-        return BatchNormEvidence(bn.file, node, _short(bn.file.code(node)))
+        return BatchNormEvidence(bn.file, node, node)
     return None
 
 
@@ -275,7 +281,7 @@ def class_batch_norm(project: ProjectIndex, file: FileModel, class_qualname: str
     for bn in batch_norm_sites(project):
         if bn.api.updates == "layer_updates" and bn.file is file and bn.unit in units:
             node = bn.constructor if bn.constructor is not None else bn.site.node
-            return BatchNormEvidence(file, node, _short(file.code(node)))
+            return BatchNormEvidence(file, node, node)
     # Batch norms of linted base classes.
     scope = file.class_scopes.get(class_qualname)
     for base in file.class_bases.get(class_qualname, []):
