@@ -50,7 +50,19 @@ def reuses_variables(file: FileModel, site: CallSite) -> bool:
         reuse = call_argument(frame.call, registry.REUSE_PARAM, None)
         if reuse is not None and constant(Value(reuse.value, file, frame.scope)) is True:
             return True
-    function = file.enclosing_function(site.scope)
-    earlier = function.calls if function is not None else file.calls
-    return any(isinstance(other.node.func, cst.Attribute) and other.node.func.attr.value == registry.REUSE_VARIABLES_METHOD
-               and other.order < site.order and file.enclosing_function(other.scope) is function for other in earlier)
+    first = _first_reuse_variables(file).get(id(file.enclosing_function(site.scope)))
+    return first is not None and first < site.order
+
+
+def _first_reuse_variables(file: FileModel) -> dict[int, int]:
+    """Per function (by id; ``id(None)`` for module level), the order of its first ``reuse_variables()`` call."""
+    found: dict[int, int] | None = getattr(file, "_first_reuse_variables", None)
+    if found is None:
+        found = {}
+        for other in file.calls:
+            func = other.node.func
+            if isinstance(func, cst.Attribute) and func.attr.value == registry.REUSE_VARIABLES_METHOD:
+                key = id(file.enclosing_function(other.scope))
+                found[key] = min(found.get(key, other.order), other.order)
+        file._first_reuse_variables = found  # type: ignore[attr-defined]
+    return found
