@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bnlint.engine import lint_files
-from bnlint.import_graph import GraphInputs, components, import_graph, imports_of
+from bnlint.engine import lint_files, token_pattern
+from bnlint.import_graph import GraphInputs, components, graph_inputs, import_graph, imports_of
 from bnlint.parallel import lint_parallel
 from bnlint.rule_loader import load_rules
 
@@ -31,6 +31,40 @@ def test_parallel_run_finds_exactly_what_a_single_process_finds(tmp_path):
     assert single.findings, "the fixtures must produce findings for this test to mean anything"
     assert _keys(parallel) == _keys(single)
     assert parallel.files_checked == single.files_checked == len(files)
+
+
+def test_one_job_lints_groups_in_turn_and_finds_what_one_run_finds(tmp_path, monkeypatch):
+    """``--jobs 1`` lints batches of whole import groups one after another, none larger than the largest group."""
+    import bnlint.parallel as parallel_module
+
+    files = []
+    for copy in range(2):
+        for path in sorted(FIXTURES.rglob("*.py")):
+            target = tmp_path / f"copy{copy}" / path.relative_to(FIXTURES)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(path.read_bytes())
+            files.append(target)
+    single = lint_files(files, RULES)
+    batches: list[list[Path]] = []
+
+    def recording(batch, rules, **options):
+        batches.append(list(batch))
+        return lint_files(batch, rules, **options)
+
+    monkeypatch.setattr(parallel_module, "lint_files", recording)
+    in_turn = lint_parallel(files, RULES, jobs=1)
+    assert _keys(in_turn) == _keys(single)
+    assert in_turn.files_checked == single.files_checked == len(files)
+    assert len(batches) > 1
+    assert sorted(path for batch in batches for path in batch) == sorted(files)
+    relevant = token_pattern([rule for rule in RULES if rule.CODE != "BN000"])
+    groups = components(import_graph({str(path): graph_inputs(path, path.read_text(), relevant) for path in files}))
+    largest = max(sum(Path(name).stat().st_size for name in group) for group in groups)
+    assert max(len(group) for group in groups) > 1, "some fixture must import another for this test to mean anything"
+    assert all(sum(path.stat().st_size for path in batch) <= largest for batch in batches)
+    # Whole groups only: a group's files are always linted together.
+    batch_of = {path: index for index, batch in enumerate(batches) for path in batch}
+    assert all(len({batch_of[Path(name)] for name in group}) == 1 for group in groups)
 
 
 def test_imports_are_read_without_parsing():
