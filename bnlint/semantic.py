@@ -126,9 +126,7 @@ class FunctionInfo:
         """Leading parameters a call through an instance or class leaves out: ``self`` or ``cls``; none when static."""
         if not self.class_qualname or not isinstance(self.node, cst.FunctionDef):
             return 0
-        static = any(isinstance(d.decorator, cst.Name) and d.decorator.value == "staticmethod"
-                     or isinstance(d.decorator, cst.Attribute) and d.decorator.attr.value == "staticmethod"
-                     for d in self.node.decorators)
+        static = any(dotted(decorator.decorator) == "staticmethod" for decorator in self.node.decorators)
         return 0 if static else 1
 
     def param_named(self, name: str) -> tuple[int, cst.Param] | None:

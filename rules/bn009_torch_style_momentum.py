@@ -180,27 +180,6 @@ def test_moving_mean_after_one_step():
         Invalid(
             """
 import tensorflow as tf
-class Blocks:
-    @staticmethod
-    def norm(x, momentum):
-        return tf.keras.layers.BatchNormalization(momentum=momentum)(x)
-def build(x):
-    return Blocks.norm(x, 0.1)  # error: [BN009]
-""",
-            message="the `momentum` of `tf.keras.layers.BatchNormalization`",
-            expected_replacement="""
-import tensorflow as tf
-class Blocks:
-    @staticmethod
-    def norm(x, momentum):
-        return tf.keras.layers.BatchNormalization(momentum=momentum)(x)
-def build(x):
-    return Blocks.norm(x, 0.9)  # error: [BN009]
-""",
-        ),
-        Invalid(
-            """
-import tensorflow as tf
 bn = tf.keras.layers.BatchNormalization(momentum=0.1, epsilon=1e-5)  # error: [BN009]
 """,
             message="`momentum=0.1` of `tf.keras.layers.BatchNormalization`",
@@ -287,6 +266,27 @@ def network(x, bn_momentum=0.0):  # error: [BN009]
             message="makes the moving statistics those of the last batch alone",
         ),
         # A static method's parameters line up with the call's arguments (no ``self`` to skip).
+        Invalid(
+            """
+import tensorflow as tf
+class Blocks:
+    @staticmethod
+    def norm(x, momentum):
+        return tf.keras.layers.BatchNormalization(momentum=momentum)(x)
+def build(x):
+    return Blocks.norm(x, 0.1)  # error: [BN009]
+""",
+            message="the `momentum` of `tf.keras.layers.BatchNormalization`",
+            expected_replacement="""
+import tensorflow as tf
+class Blocks:
+    @staticmethod
+    def norm(x, momentum):
+        return tf.keras.layers.BatchNormalization(momentum=momentum)(x)
+def build(x):
+    return Blocks.norm(x, 0.9)  # error: [BN009]
+""",
+        ),
     ]
 
     def check(self, ctx: FileContext) -> Iterable[Report]:

@@ -28,6 +28,7 @@ from bnlint.facts.values import Value, constant
 from bnlint.project import ProjectIndex
 from bnlint.semantic import CallSite, FileModel, call_argument
 
+
 def untrained_reused_copy(file: FileModel, site: CallSite, project: ProjectIndex) -> bool:
     """The call builds a copy reusing the variables that no train op of its program depends on."""
     if not reuses_variables(file, site):

@@ -118,17 +118,19 @@ def _put_into(file: FileModel, binding: Binding, name: str) -> list[tuple[cst.Ba
 
 def _added_in_place(file: FileModel, class_qualname: str, attr: str) -> list[tuple[cst.BaseExpression, Scope]]:
     """What the class's methods add to ``self.<attr>`` in place: ``self.d_loss += penalty`` feeds ``self.d_loss``."""
-    out = []
-    for info in file.functions.values():
-        if info.class_qualname != class_qualname or not info.params or not isinstance(info.node, cst.FunctionDef):
-            continue
-        receiver = info.params[0].name.value
-        for node in walk(info.node.body):
-            if isinstance(node, cst.AugAssign) and isinstance(node.target, cst.Attribute) \
-                    and isinstance(node.target.value, cst.Name) and node.target.value.value == receiver \
-                    and node.target.attr.value == attr:
-                out.append((node.value, info.scope))
-    return out
+    index: dict[tuple[str, str], list[tuple[cst.BaseExpression, Scope]]] | None = getattr(file, "_added_in_place", None)
+    if index is None:
+        index = {}
+        for info in file.functions.values():
+            if not info.class_qualname or not info.params or not isinstance(info.node, cst.FunctionDef):
+                continue
+            receiver = info.params[0].name.value
+            for node in walk(info.node.body):
+                if isinstance(node, cst.AugAssign) and isinstance(node.target, cst.Attribute) \
+                        and isinstance(node.target.value, cst.Name) and node.target.value.value == receiver:
+                    index.setdefault((info.class_qualname, node.target.attr.value), []).append((node.value, info.scope))
+        file._added_in_place = index  # type: ignore[attr-defined]
+    return index.get((class_qualname, attr), [])
 
 
 def _unit_of(file: FileModel, scope: Scope) -> str:
