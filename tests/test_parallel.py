@@ -17,15 +17,20 @@ def _keys(result):
     return [(f.filename, f.location.row, f.location.column, f.code, f.message) for f in result.findings]
 
 
-def test_parallel_run_finds_exactly_what_a_single_process_finds(tmp_path):
-    # Many small projects (copies of the fixtures) so that the work really is split.
+def _fixture_copies(tmp_path: Path, copies: int) -> list[Path]:
+    """Many small projects (copies of the fixtures), so that the work really is split."""
     files = []
-    for copy in range(4):
+    for copy in range(copies):
         for path in sorted(FIXTURES.rglob("*.py")):
             target = tmp_path / f"copy{copy}" / path.relative_to(FIXTURES)
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(path.read_bytes())
             files.append(target)
+    return files
+
+
+def test_parallel_run_finds_exactly_what_a_single_process_finds(tmp_path):
+    files = _fixture_copies(tmp_path, 4)
     single = lint_files(files, RULES)
     parallel = lint_parallel(files, RULES, jobs=2)
     assert single.findings, "the fixtures must produce findings for this test to mean anything"
@@ -37,13 +42,7 @@ def test_one_job_lints_groups_in_turn_and_finds_what_one_run_finds(tmp_path, mon
     """``--jobs 1`` lints batches of whole import groups one after another, none larger than the largest group."""
     import bnlint.parallel as parallel_module
 
-    files = []
-    for copy in range(2):
-        for path in sorted(FIXTURES.rglob("*.py")):
-            target = tmp_path / f"copy{copy}" / path.relative_to(FIXTURES)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(path.read_bytes())
-            files.append(target)
+    files = _fixture_copies(tmp_path, 2)
     single = lint_files(files, RULES)
     batches: list[list[Path]] = []
 
