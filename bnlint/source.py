@@ -18,6 +18,7 @@ from typing import Callable, TypeVar
 
 import libcst as cst
 
+from bnlint import shared_nodes
 from bnlint.notebook import NOTEBOOK_SUFFIX, CellMap, NotebookError, load_notebook, notebook_source
 from bnlint.py2 import Translation, translate
 
@@ -123,7 +124,7 @@ def parse(text: str) -> cst.Module:
     if _PY2_EXCEPT.search(text):
         _refuse_python2_except(text)
     try:
-        return cst.parse_module(text)
+        return shared_nodes.parse_module(text)
     except cst.ParserSyntaxError as exc:
         raise _describe_syntax_error(text, exc) from None
     except cst.CSTValidationError as exc:
