@@ -12,8 +12,10 @@
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import re
+import sys
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -129,6 +131,22 @@ def _trees_out_of_collector() -> Iterator[None]:
             gc.enable()
 
 
+def _return_parser_scratch() -> None:
+    """Give back to the system the heap libcst's native parser freed, before the rules allocate.
+
+    The parser's own buffers (tokens, its Rust tree) are freed after each file
+    but stay in the C heap, where Python's small objects (in arenas of their own)
+    never reuse them: on 400 tf-models files that was 20 MB of a 70 MB process,
+    kept until the run ended. Only glibc has ``malloc_trim``; elsewhere nothing is done.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 def _lint(files: Sequence[Path], rules: Sequence[type[Rule]], sources: Mapping[Path, SourceFile],
           progress: Callable[[int], None] | None = None, known_analysed: set[str] | None = None) -> LintResult:
     result = LintResult()
@@ -145,6 +163,7 @@ def _lint(files: Sequence[Path], rules: Sequence[type[Rule]], sources: Mapping[P
         with _trees_out_of_collector():
             _read_and_parse(files, sources, result, parse_error_rule, tokens, parsed, progress, known_analysed,
                             check_only)
+        _return_parser_scratch()
         _check(parsed, checking_rules, result)
     finally:
         gc.unfreeze()
