@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+import sys
 from pathlib import Path
 
 from bnlint.engine import lint_files, token_pattern
@@ -39,22 +42,32 @@ def test_parallel_run_finds_exactly_what_a_single_process_finds(tmp_path):
 
 
 def test_one_job_lints_groups_in_turn_and_finds_what_one_run_finds(tmp_path, monkeypatch):
-    """``--jobs 1`` lints batches of whole import groups one after another, none larger than the largest group."""
+    """``--jobs 1`` lints batches of whole import groups one after another, none larger than the largest group.
+
+    On Linux each batch runs in a process forked for it (the memory of one batch's trees is not kept for the
+    next): the batches are recorded from whichever process lints them.
+    """
     import bnlint.parallel as parallel_module
 
     files = _fixture_copies(tmp_path, 2)
     single = lint_files(files, RULES)
-    batches: list[list[Path]] = []
+    log = tmp_path / "batches.jsonl"
 
     def recording(batch, rules, **options):
-        batches.append(list(batch))
+        with log.open("a") as stream:
+            stream.write(json.dumps({"pid": os.getpid(), "files": [str(path) for path in batch]}) + "\n")
         return lint_files(batch, rules, **options)
 
     monkeypatch.setattr(parallel_module, "lint_files", recording)
     in_turn = lint_parallel(files, RULES, jobs=1)
     assert _keys(in_turn) == _keys(single)
     assert in_turn.files_checked == single.files_checked == len(files)
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    batches = [[Path(name) for name in record["files"]] for record in records]
     assert len(batches) > 1
+    if sys.platform.startswith("linux"):
+        pids = [record["pid"] for record in records]
+        assert len(set(pids)) == len(pids) and os.getpid() not in pids
     assert sorted(path for batch in batches for path in batch) == sorted(files)
     relevant = token_pattern([rule for rule in RULES if rule.CODE != "BN000"])
     groups = components(import_graph({str(path): graph_inputs(path, path.read_text(), relevant) for path in files}))
