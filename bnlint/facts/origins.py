@@ -80,6 +80,16 @@ def names_bound_to(origin: Origin) -> list[str]:
                    for binding in bindings)]
 
 
+
+def visit_key(expr: cst.BaseExpression, scope: Scope) -> int:
+    """One number per (expression, scope) pair followed, for the cycle check.
+
+    Both ids are kept whole (an id is below 2**64). ``id(expr) << 1 ^ id(scope)``
+    made unrelated pairs collide, so a path not yet followed could pass for a
+    cycle, and a BN003 of the fixtures came and went with where objects lay in memory.
+    """
+    return id(expr) << 64 | id(scope)
+
 class _Follower:
     """One walk of ``origins``; ``into_calls`` says whether project calls are followed into their returns."""
 
@@ -91,7 +101,7 @@ class _Follower:
         """Add the leaves of ``expr`` to ``out``; False when a path is unknown."""
         if depth > _MAX_DEPTH or len(out) > _MAX_LEAVES:
             return False
-        key = id(expr) << 1 ^ id(scope)
+        key = visit_key(expr, scope)
         if key in seen:
             return True  # a cycle (``self.v = update(self.v)``) adds nothing new
         seen = seen | {key}
