@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -200,3 +201,32 @@ def test_check_only_tokens_choose_rules_for_parsed_files_but_parse_nothing(tmp_p
     result = lint_files(sorted(tmp_path.glob("*.py")), [rule])
     assert [(f.filename.rsplit("/", 1)[-1], f.message) for f in result.findings] == [("evaluate.py", "`val_loss`")]
     assert result.files_parsed == 2
+
+
+def test_the_largest_files_are_parsed_first_and_reported_in_file_order(tmp_path, monkeypatch):
+    """libcst's parser peaks at hundreds of bytes per character of a file: the largest go first, with the
+    freed heap given back after each, while few trees are held. Nothing else may see the order."""
+    import bnlint.engine as engine
+
+    texts = {
+        "a_small.py": NHWC_BUG,
+        "b_python2.py": "print 'python 2'\n" + NHWC_BUG + "x = 1\n" * 40,
+        "c_broken.py": NHWC_BUG + "def broken(:\n" + "y = 2\n" * 20,
+        "d_large.py": NHWC_BUG + "z = 3\n" * (engine._LARGE_SOURCE // 6 + 1),
+    }
+    paths = []
+    for name, text in texts.items():
+        paths.append(tmp_path / name)
+        paths[-1].write_text(text)
+    order: list[int] = []
+    trims: list[int] = []
+    real_parse = engine.parse_source
+    monkeypatch.setattr(engine, "parse_source", lambda source: (order.append(len(source.text)), real_parse(source))[1])
+    monkeypatch.setattr(engine, "_return_parser_scratch", lambda: trims.append(len(order)))
+    result = lint_files(paths, RULES)
+    assert order == sorted(order, reverse=True) and len(order) == 4
+    assert trims[0] == 1, "the heap goes back right after the large file, before the next parse"
+    assert result.python2 == [str(tmp_path / "b_python2.py")]
+    found = [(Path(f.filename).name, f.code) for f in result.findings]
+    assert found == [("a_small.py", "BN003"), ("b_python2.py", "BN003"), ("c_broken.py", "BN000"),
+                     ("d_large.py", "BN003")]
