@@ -23,7 +23,7 @@ import os
 import sys
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Iterator, Mapping, Sequence
 
 from bnlint.engine import PARSE_ERROR_CODE, LintResult, lint_files, token_pattern
 from bnlint.findings import Finding
@@ -80,17 +80,12 @@ def lint_parallel(files: Sequence[Path], rules: Sequence[type[Rule]], jobs: int,
             # What reference counting left (the rules' own cycles) goes before the next batch is parsed,
             # while the collector is off: else the batches' garbage adds up in the peak.
             gc.collect()
-    elif _FORK is not None:
-        for part in _each_in_a_fresh_process(work, jobs):
+    else:
+        parts = _each_in_a_fresh_process(work, jobs) if _FORK is not None else _in_one_pool(work, jobs)
+        for part in parts:
             _merge(result, part)
             if progress is not None:
                 progress(result.files_checked)
-    else:
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            for part in pool.map(_lint_batch, work):
-                _merge(result, part)
-                if progress is not None:
-                    progress(result.files_checked)
     result.findings.sort(key=Finding.sort_key)
     result.python2.sort()
     return result
@@ -121,6 +116,12 @@ def _each_in_a_fresh_process(work: list[tuple[list[str], list[str], list[str]]],
         for _index, executor in running.values():
             executor.shutdown(cancel_futures=True)
     return [results[index] for index in sorted(results)]
+
+
+def _in_one_pool(work: list[tuple[list[str], list[str], list[str]]], jobs: int) -> Iterator[LintResult]:
+    """Each batch's result, in order, from ``jobs`` workers that lint one batch after another."""
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        yield from pool.map(_lint_batch, work)
 
 
 def _merge(result: LintResult, part: LintResult) -> None:
