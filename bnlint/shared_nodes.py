@@ -35,15 +35,13 @@ _MAX_SHARED = 20_000
 
 # ids of the shared nodes: the tables keep those nodes alive, so an id stays theirs. Parts that
 # are not nodes (no comment, no empty lines, an ``indent`` flag) are shared by Python itself.
-_shared_ids: set[int] = {id(None), id(()), id(True), id(False)}
-_shared_count = 0
+_NOT_NODES = (None, (), True, False)
+_shared_ids: set[int] = {id(part) for part in _NOT_NODES}
 
 
 def _share(node: cst.CSTNode) -> bool:
-    global _shared_count
-    if _shared_count >= _MAX_SHARED:
+    if len(_shared_ids) - len(_NOT_NODES) >= _MAX_SHARED:
         return False
-    _shared_count += 1
     _shared_ids.add(id(node))
     return True
 
@@ -55,7 +53,7 @@ def _by_value(cls: type) -> Callable[..., cst.CSTNode]:
     def make(value=None):
         node = table.get(value)
         if node is None:
-            node = cls(value) if value is not None else cls()
+            node = cls(value)
             if _share(node):
                 table[value] = node
         return node

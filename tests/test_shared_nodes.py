@@ -128,9 +128,13 @@ def test_libcst_classes_are_put_back_even_when_the_parse_fails():
 
 
 def test_past_the_limit_nodes_are_built_as_usual(monkeypatch):
-    monkeypatch.setattr(shared_nodes, "_shared_count", shared_nodes._MAX_SHARED)
+    monkeypatch.setattr(shared_nodes, "_MAX_SHARED", len(shared_nodes._shared_ids) - len(shared_nodes._NOT_NODES))
     text = "a = [1 ,  2 ,   3 ,    4]  \n" + "".join(f"v{n} ={' ' * n}{n}\n" for n in range(40, 60))
     module = parse(text)
     assert module.code == text
     ranges = [line.body[0].targets[0].whitespace_after_equal for line in module.body[1:]]
     assert [node.value for node in ranges] == [" " * n for n in range(40, 60)]
+    # A value first seen past the limit is not shared, even between two of its uses.
+    twice = parse(f"p ={' ' * 97}1\nq ={' ' * 97}2\n")
+    first, second = (line.body[0].targets[0].whitespace_after_equal for line in twice.body)
+    assert first is not second and first.value == second.value
