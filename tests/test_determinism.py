@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import itertools
 
-import bnlint.facts.origins as origins
+import bnlint.semantic as semantic
 
 
-def test_value_origins_visit_keys_are_one_per_expression_and_scope(monkeypatch):
+def test_keys_of_expression_and_scope_are_one_per_pair(monkeypatch):
     """Over every pair of small ids (where a lossy fold collides at once) the keys are distinct."""
     objects = [object() for _ in range(64)]
     numbers = {id(obj): number for number, obj in enumerate(objects)}
-    monkeypatch.setattr(origins, "id", lambda obj: numbers[id(obj)], raising=False)
-    keys = {origins.visit_key(expr, scope) for expr, scope in itertools.product(objects, repeat=2)}
+    monkeypatch.setattr(semantic, "id", lambda obj: numbers[id(obj)], raising=False)
+    keys = {semantic.expression_in_scope(expr, scope) for expr, scope in itertools.product(objects, repeat=2)}
     assert len(keys) == len(objects) ** 2

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import libcst as cst
 
 from bnlint.facts.values import literal
-from bnlint.semantic import Binding, FileModel, Scope, walk
+from bnlint.semantic import Binding, FileModel, Scope, expression_in_scope, walk
 
 _MAX_DEPTH = 10
 # More leaves than this and the value is not one thing the code states.
@@ -80,16 +80,6 @@ def names_bound_to(origin: Origin) -> list[str]:
                    for binding in bindings)]
 
 
-
-def visit_key(expr: cst.BaseExpression, scope: Scope) -> int:
-    """One number per (expression, scope) pair followed, for the cycle check.
-
-    Both ids are kept whole (an id is below 2**64). ``id(expr) << 1 ^ id(scope)``
-    made unrelated pairs collide, so a path not yet followed could pass for a
-    cycle, and a BN003 of the fixtures came and went with where objects lay in memory.
-    """
-    return id(expr) << 64 | id(scope)
-
 class _Follower:
     """One walk of ``origins``; ``into_calls`` says whether project calls are followed into their returns."""
 
@@ -101,7 +91,7 @@ class _Follower:
         """Add the leaves of ``expr`` to ``out``; False when a path is unknown."""
         if depth > _MAX_DEPTH or len(out) > _MAX_LEAVES:
             return False
-        key = visit_key(expr, scope)
+        key = expression_in_scope(expr, scope)
         if key in seen:
             return True  # a cycle (``self.v = update(self.v)``) adds nothing new
         seen = seen | {key}
