@@ -55,16 +55,22 @@ class ModuleMap:
         self.files: set[str] = set()
         # Every folder holding a linted file at any depth: a namespace package candidate.
         self.folders: set[str] = set()
+        # Per folder, the names an import can find in it: its linted modules and its folders.
+        self._names_in: dict[str, set[str]] = {}
         for raw in paths:
             path = os.path.abspath(raw)
             self.files.add(path)
-            folder = os.path.dirname(path)
+            folder, base = os.path.split(path)
+            if base.endswith(".py"):
+                self._names_in.setdefault(folder, set()).add(base[:-3])
             while folder not in self.folders:
                 self.folders.add(folder)
-                parent = os.path.dirname(folder)
+                parent, name = os.path.split(folder)
                 if parent == folder:
                     break
+                self._names_in.setdefault(parent, set()).add(name)
                 folder = parent
+        self._roots: dict[str, tuple[str, ...]] = {}
         self._cache: dict[tuple[str, str], ModuleTarget | None] = {}
         self._under: dict[str, set[str]] | None = None
         self._folders_of: dict[str, str] = {}
@@ -98,7 +104,14 @@ class ModuleMap:
             return self._descend(base, parts, relative=True)
         if not parts:
             return None
-        for root in self.roots(folder):
+        roots = self._roots.get(folder)
+        if roots is None:
+            roots = self._roots[folder] = tuple(self.roots(folder))
+        for root in roots:
+            # Nothing of that name in the root: ``_descend`` would find nothing (most roots,
+            # for most imports: every folder up to ``/`` is tried for ``import numpy``).
+            if parts[0] not in self._names_in.get(root, ()):
+                continue
             found = self._descend(root, parts, relative=False)
             if found is not None:
                 return found

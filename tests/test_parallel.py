@@ -85,6 +85,15 @@ def test_imports_are_read_without_parsing():
     assert imports_of(text) == ["..up", ".sibling.x", ".star", "a.b", "c.d", "f.g", "f.h"]
 
 
+def test_imports_are_found_wherever_the_word_import_stands():
+    # The word elsewhere on a line (a module name, a string, a comment) is no statement;
+    # a statement after such a line, or after a parenthesised list, still counts.
+    text = ("# import nothing\nx = 'import y'\nfrom importlib import reload\n    import a.b, c\n"
+            "from d import (e,\n    f)  # import g\nimport h; import i\nif True: import j\n"
+            "mod = importlib.import_module('k.l')\nimport m")
+    assert imports_of(text) == ["a.b", "c", "d.e", "d.f", "h", "importlib.reload", "k.l", "m"]
+
+
 def test_files_that_import_each_other_share_a_component(tmp_path):
     imports = {"model.py": ["tensorflow"], "train.py": ["model.build"], "other.py": ["tensorflow"],
                "pkg/__init__.py": [], "pkg/nets.py": [], "use_pkg.py": ["pkg"], "pkg/sub/deep.py": ["..nets"]}
