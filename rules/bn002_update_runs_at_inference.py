@@ -15,6 +15,7 @@ from bnlint.facts.inference import inference_function_around
 from bnlint.facts.sessions import SessionRun, evaluation_names, fetches_train_op, session_runs
 from bnlint.facts.training_flag import reaches_flag
 from bnlint.facts.values import Value, constant, constant_origins
+from bnlint.messages import shortened
 from bnlint.project import ProjectIndex
 from bnlint.rule import Invalid, Report, Rule, Valid
 from bnlint.semantic import INSTANCE, FileModel, Scope, iter_names
@@ -184,7 +185,7 @@ def bn(x, is_training, decay=0.99):
                     cond_text = file.code(site.node.func)
                     yield Report(
                         creation,
-                        f"`{_short(file.code(creation))}` updates moving statistics whichever branch of "
+                        f"`{shortened(file.code(creation))}` updates moving statistics whichever branch of "
                         f"`{cond_text}` ({file.place(site.node)}) runs: it is built outside {branch.label} "
                         f"and only {how} there",
                         related=((file, site.node),),
@@ -210,8 +211,8 @@ def _evaluation_runs_updating(file: FileModel, project: ProjectIndex) -> Iterato
         what = f"inside `{function.name}`" if function is not None else \
             f"({', '.join(f'`{name}`' for name in evidence[:3])})"
         yield Report(run.site.node,
-                     f"`{_short(file.code(run.site.node))}` evaluates {what} through batch norms in training mode "
-                     f"that update in place (`{_short(first.display())}`, "
+                     f"`{shortened(file.code(run.site.node))}` evaluates {what} through batch norms in training mode "
+                     f"that update in place (`{shortened(first.display())}`, "
                      f"{first.file.place(first.site.node, with_path=first.file is not file)}): every evaluation "
                      f"batch moves the moving statistics",
                      related=((first.file, first.site.node),))
@@ -251,10 +252,6 @@ def _always_training(bn: BatchNormSite) -> bool:
         if not origins or any(literal is not True for literal, _where in origins):
             return False
     return True
-
-
-def _short(text: str) -> str:
-    return text if len(text) <= 50 else text[:47] + "..."
 
 
 def _outside_updates(file: FileModel, branch: Branch,

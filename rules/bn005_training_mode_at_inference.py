@@ -19,6 +19,7 @@ from bnlint.facts.train_ops import train_op_sites
 from bnlint.facts.sessions import evaluation_names, fetches_train_op, session_runs
 from bnlint.facts.training_flag import flag_at_call, flag_parameters, reaches_flag
 from bnlint.facts.values import Value, constant, literal
+from bnlint.messages import shortened
 from bnlint.names import is_tensorflow_name
 from bnlint.project import ProjectIndex
 from bnlint.rule import Invalid, Report, Rule, Valid
@@ -465,10 +466,6 @@ class DetectorTrainer(detector.Detector):
                 yield report
 
 
-def _short(text: str) -> str:
-    return text if len(text) <= 50 else text[:47] + "..."
-
-
 def _training_keyword(site: CallSite) -> cst.Arg | None:
     for arg in site.node.args:
         if arg.keyword is not None and arg.keyword.value in registry.TRAINING_KEYWORDS:
@@ -482,7 +479,7 @@ def _training_call_at_inference(file: FileModel, site: CallSite, project: Projec
     if function is not None:
         where = f"inside `{function.name}`, an inference path"
     elif data is not None:
-        where = f"on `{_short(data)}`, evaluation data"
+        where = f"on `{shortened(data)}`, evaluation data"
     elif untrained_reused_copy(file, site, project):
         where = "in a copy of the network that reuses its variables and that no train op trains (it is only evaluated)"
     else:
@@ -495,12 +492,12 @@ def _training_call_at_inference(file: FileModel, site: CallSite, project: Projec
         explicit = bn.training and all(value is not None for value in bn.training)
         how = "runs in training mode" if explicit else \
             f"defaults to `{bn.api.training.param.name}=True`" if bn.api.training else "runs in training mode"
-        return Report(site.node, f"`{_short(file.code(site.node))}` {how} {where}: it normalises with batch "
+        return Report(site.node, f"`{shortened(file.code(site.node))}` {how} {where}: it normalises with batch "
                                  f"statistics and updates the moving averages")
     arg = _training_keyword(site)
     if arg is not None and constant(Value(arg.value, file, site.scope)) is True \
             and _runs_batch_norm(file, site, project):
-        return Report(site.node, f"`{_short(file.code(site.node))}` runs its batch norms in training mode {where}: "
+        return Report(site.node, f"`{shortened(file.code(site.node))}` runs its batch norms in training mode {where}: "
                                  f"they normalise with batch statistics")
     return _builder_in_training_mode(file, site, project, where)
 
@@ -566,7 +563,7 @@ def _builder_in_training_mode(file: FileModel, site: CallSite, project: ProjectI
             return None
         flag, _value, defaulted = states[0]
         how = f"leaves `{flag.name}` at its default `True`" if defaulted else f"passes `{flag.name}=True`"
-        return Report(site.node, f"`{_short(file.code(site.node))}` {how} {where}: its batch norms normalise "
+        return Report(site.node, f"`{shortened(file.code(site.node))}` {how} {where}: its batch norms normalise "
                                  f"with batch statistics")
     return None
 
@@ -636,7 +633,7 @@ def _learning_phase_set(file: FileModel, site: CallSite, project: ProjectIndex) 
             return Report(
                 site.node,
                 f"`{file.code(site.node)}` keeps Keras batch norms in training mode for "
-                f"`{_short(file.code(later.node))}` (line {file.line(later.node)})",
+                f"`{shortened(file.code(later.node))}` (line {file.line(later.node)})",
                 related=((file, later.node),),
             )
     return None
@@ -686,8 +683,8 @@ def _training_flag_fed_to_evaluation(file: FileModel, project: ProjectIndex) -> 
             where = f"inside `{function.name}`" if function is not None else \
                 f"({', '.join(f'`{name}`' for name in evidence[:3])})"
             reported.add(id(entry))
-            yield Report(entry.value, f"`{_short(file.code(entry.key))}` is fed `True` in an evaluation run {where}: "
-                                      f"its batch norms normalise with batch statistics")
+            yield Report(entry.value, f"`{shortened(file.code(entry.key))}` is fed `True` in an evaluation run "
+                                      f"{where}: its batch norms normalise with batch statistics")
 
 
 def _flag_fed_but_never_wired(file: FileModel, project: ProjectIndex) -> Iterator[Report]:
@@ -709,9 +706,9 @@ def _flag_fed_but_never_wired(file: FileModel, project: ProjectIndex) -> Iterato
             continue  # an explicit flag (or an API without one): judged elsewhere
         if _inference_function(file, bn.site.scope, project) is not None:
             continue  # reported at the call
-        yield Report(bn.site.node, f"`{_short(file.code(bn.site.node))}` stays at "
+        yield Report(bn.site.node, f"`{shortened(file.code(bn.site.node))}` stays at "
                                    f"`{bn.api.training.param.name}=True`: the program feeds "
-                                   f"`{_short(file.code(flag.key))}: False` (line {file.line(flag.key)}) but never "
+                                   f"`{shortened(file.code(flag.key))}: False` (line {file.line(flag.key)}) but never "
                                    f"passes that flag to its batch norms",
                      related=((file, flag.key),))
 
@@ -739,7 +736,7 @@ def _module_graph_run_at_inference(file: FileModel, project: ProjectIndex) -> It
             continue
         first = training[0]
         yield Report(run.site.node,
-                     f"`{_short(file.code(run.site.node))}` inside `{function.name}`, an inference path, runs the "
+                     f"`{shortened(file.code(run.site.node))}` inside `{function.name}`, an inference path, runs the "
                      f"module's graph (`{fetched[0].value}`), whose batch norm `{first.display()}` (line "
                      f"{file.line(first.site.node)}) is in training mode: it normalises with batch statistics",
                      related=((file, first.site.node),))
@@ -783,7 +780,7 @@ def _training_graph_findings(project: ProjectIndex) -> list[tuple[FileModel, cst
             if classify(graph.file, site, project) is None and not _runs_batch_norm(graph.file, site, project):
                 continue
             seen.add(id(site.node))
-            out.append((graph.file, site.node, f"`{_short(graph.file.code(site.node))}` builds its batch norms in "
+            out.append((graph.file, site.node, f"`{shortened(graph.file.code(site.node))}` builds its batch norms in "
                                                f"training mode", graph))
     for bn in batch_norm_sites(project):
         if id(bn.site.node) in seen or is_test_file(bn.file) \
@@ -816,7 +813,7 @@ def _dropped_inference_requests(project: ProjectIndex, file: FileModel) -> Itera
         where = first.file.place(first.expr, with_path=first.file is not file)
         yield Report(
             bn.site.node,
-            f"`{_short(file.code(bn.site.node))}` runs in training mode (`{bn.api.training.param.name}` defaults "
+            f"`{shortened(file.code(bn.site.node))}` runs in training mode (`{bn.api.training.param.name}` defaults "
             f"to True) whatever its callers ask: {dropped.describe()}, though a caller asks for inference mode "
             f"(`{first.file.code(first.expr)}` at {where})",
             related=((first.file, first.expr),),

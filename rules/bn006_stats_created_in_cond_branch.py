@@ -13,6 +13,7 @@ from bnlint.facts.batch_norm import BatchNormSite, batch_norm_sites_in
 from bnlint.facts.conditionals import Branch, branch_around, inside
 from bnlint.facts.ema import ema_objects
 from bnlint.facts.tf1 import is_tf1_code
+from bnlint.messages import shortened
 from bnlint.rule import Invalid, Report, Rule, Valid
 from bnlint.semantic import CallSite, FileModel, iter_names
 
@@ -231,7 +232,7 @@ def _ema_in_branch(file: FileModel) -> Iterable[Report]:
                 continue
             yield Report(
                 apply.node,
-                f"`{_short(file.code(apply.node))}` creates the shadow variables of an "
+                f"`{shortened(file.code(apply.node))}` creates the shadow variables of an "
                 f"`ExponentialMovingAverage` (line {file.line(ema.constructor.node)}) constructed inside "
                 f"{branch.label} of {_cond_text(file, branch)}; no other branch can read its averages",
                 related=((file, ema.constructor.node), (file, branch.cond.node)),
@@ -298,5 +299,3 @@ def _is_binding_target(statement: cst.CSTNode, name: cst.Name) -> bool:
     return False
 
 
-def _short(text: str) -> str:
-    return text if len(text) <= 50 else text[:47] + "..."

@@ -11,6 +11,7 @@ from bnlint.context import FileContext
 from bnlint.facts.ema import EmaObject, ema_objects
 from bnlint.facts.tf1 import autograph_converted
 from bnlint.facts.train_ops import module_builds_graph
+from bnlint.messages import shortened
 from bnlint.project import ProjectIndex
 from bnlint.rule import Invalid, Report, Rule, Valid
 from bnlint.semantic import CallSite, FileModel, iter_names
@@ -223,8 +224,8 @@ def _apply_never_runs(file: FileModel, ema: EmaObject, project: ProjectIndex) ->
     for site, why in unused:
         yield Report(
             site.node,
-            f"The update op of `{_short(file.code(site.node))}` never runs ({why}), yet the averages are "
-            f"{what} `{_short(file.code(read.node))}` (line {file.line(read.node)})",
+            f"The update op of `{shortened(file.code(site.node))}` never runs ({why}), yet the averages are "
+            f"{what} `{shortened(file.code(read.node))}` (line {file.line(read.node)})",
             related=((file, read.node),),
         )
 
@@ -278,7 +279,7 @@ def _average_before_apply(file: FileModel, ema: EmaObject, project: ProjectIndex
             if graph and ema.name and not ema.restores:
                 yield Report(
                     average.node,
-                    f"`{_short(file.code(average.node))}` returns `None`: `{ema.name}.apply(...)` is never "
+                    f"`{shortened(file.code(average.node))}` returns `None`: `{ema.name}.apply(...)` is never "
                     f"built, so `{ema.name}` has no averages",
                     related=((file, ema.constructor.node),),
                 )
@@ -290,8 +291,8 @@ def _average_before_apply(file: FileModel, ema: EmaObject, project: ProjectIndex
                 first = min(covering, key=lambda a: a.order)
                 yield Report(
                     average.node,
-                    f"`{_short(file.code(average.node))}` returns `None`: it is read before "
-                    f"`{_short(file.code(first.node))}` (line {file.line(first.node)}) creates the average",
+                    f"`{shortened(file.code(average.node))}` returns `None`: it is read before "
+                    f"`{shortened(file.code(first.node))}` (line {file.line(first.node)}) creates the average",
                     related=((file, first.node),),
                 )
             continue
@@ -324,10 +325,11 @@ def _average_built_first(file: FileModel, average: CallSite, ema: EmaObject, pro
             second = min(later, key=lambda c: c.site.order)
             return Report(
                 average.node,
-                f"`{_short(file.code(average.node))}` returns `None`: `{_short(first.file.code(first.site.node))}` "
+                f"`{shortened(file.code(average.node))}` returns `None`: "
+                f"`{shortened(first.file.code(first.site.node))}` "
                 f"({first.file.place(first.site.node, with_path=first.file is not file)}) reads it before "
-                f"`{_short(second.file.code(second.site.node))}` (line {second.file.line(second.site.node)}) "
-                f"builds `{_short(file.code(apply.node))}`",
+                f"`{shortened(second.file.code(second.site.node))}` (line {second.file.line(second.site.node)}) "
+                f"builds `{shortened(file.code(apply.node))}`",
                 related=((first.file, first.site.node), (second.file, second.site.node), (file, apply.node)),
             )
     return None
@@ -354,5 +356,3 @@ def _applies_to(file: FileModel, apply: CallSite, arg_text: str) -> bool:
     return False
 
 
-def _short(text: str) -> str:
-    return text if len(text) <= 50 else text[:47] + "..."

@@ -10,6 +10,7 @@ from bnlint import registry
 from bnlint.context import FileContext
 from bnlint.facts.keras_models import batch_norm_held_by
 from bnlint.facts.values import literal
+from bnlint.messages import shortened
 from bnlint.rule import FixSpec, Invalid, Report, Rule, Valid
 from bnlint.semantic import CallSite, FileModel, call_argument, child_nodes, has_star_args
 
@@ -193,7 +194,7 @@ def build_classifier(num_classes):
             ])
             yield Report(
                 site.node,
-                f"`{_short(file.code(site.node))}` calls frozen model `{func.value}` (`trainable = False` on "
+                f"`{shortened(file.code(site.node))}` calls frozen model `{func.value}` (`trainable = False` on "
                 f"line {file.line(frozen)}) without `training=False`: its batch norms train when it is unfrozen",
                 fix=FixSpec(node=site.node, replacement=fixed, message="Pass `training=False`",
                             applicability="unsafe"),
@@ -262,5 +263,3 @@ def _trainable_assignments(root: cst.CSTNode, skip_defs: bool = False) -> list[c
     return out
 
 
-def _short(text: str) -> str:
-    return text if len(text) <= 50 else text[:47] + "..."

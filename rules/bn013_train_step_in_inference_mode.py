@@ -14,6 +14,7 @@ from bnlint.facts.call_chains import MAX_CALL_SITES, CallLink, calls_of, may_be_
 from bnlint.facts.inference import is_test_file
 from bnlint.facts.keras_models import batch_norm_held_by, frozen_names, is_keras_class
 from bnlint.facts.values import single_assignment
+from bnlint.messages import shortened
 from bnlint.project import ProjectIndex
 from bnlint.rule import FixSpec, Invalid, Report, Rule, Valid
 from bnlint.semantic import CallSite, FileModel, FunctionInfo, Scope, call_argument, child_nodes, dotted, has_star_args
@@ -697,17 +698,13 @@ def step(x, y):
                 related += [(step.file, step.anchor), *((link.file, link.site.node) for link in reversed(chain))]
             yield Report(
                 site.node,
-                f"`{_short(file.code(site.node))}` runs `{called}` in inference mode in {step.describe(file)}"
+                f"`{shortened(file.code(site.node))}` runs `{called}` in inference mode in {step.describe(file)}"
                 f"{_describe_chain(chain, file)}: its batch norm "
                 f"{evidence.describe(file)} normalises with moving statistics and never updates them",
                 # In a helper that also runs outside training steps, ``training=True`` would be wrong there.
                 fix=_fix(site.node) if only_in_steps else None,
                 related=tuple(related),
             )
-
-
-def _short(text: str) -> str:
-    return text if len(text) <= 50 else text[:47] + "..."
 
 
 # Marks that ``train_step`` trains ``self`` itself (not each of its sublayers).
@@ -762,7 +759,7 @@ def _describe_chain(chain: tuple[CallLink, ...], here: FileModel) -> str:
     """`` through `d_loss(...)` (line 40) and `penalty(...)` (line 22)``, outermost call first."""
     if not chain:
         return ""
-    calls = [f"`{_short(link.file.code(link.site.node.func))}(...)` "
+    calls = [f"`{shortened(link.file.code(link.site.node.func))}(...)` "
              f"({link.file.place(link.site.node, with_path=link.file is not here)})" for link in reversed(chain)]
     joined = calls[0] if len(calls) == 1 else ", ".join(calls[:-1]) + " and " + calls[-1]
     return f", which runs it through {joined}"

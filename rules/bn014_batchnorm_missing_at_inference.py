@@ -12,6 +12,7 @@ from bnlint.context import FileContext
 from bnlint.facts import tokens
 from bnlint.facts.batch_norm import batch_norm_sites, classify
 from bnlint.facts.values import literal
+from bnlint.messages import shortened
 from bnlint.project import ProjectIndex
 from bnlint.rule import Invalid, Report, Rule, Valid
 from bnlint.semantic import Binding, CallSite, FileModel, Scope, call_argument, child_nodes, iter_names
@@ -208,15 +209,11 @@ def evaluate(x_test):
             train_use, bn_site = by_weight[use.weight]
             yield Report(
                 use.site.node,
-                f"`{_short(file.code(use.site.node))}` applies `{use.text}` without the batch norm the training "
-                f"path applies after it: `{_short(file.code(bn_site.node.func))}` ({file.place(bn_site.node)}) "
-                f"normalises `{_short(file.code(train_use.site.node))}` ({file.place(train_use.site.node)})",
+                f"`{shortened(file.code(use.site.node))}` applies `{use.text}` without the batch norm the training "
+                f"path applies after it: `{shortened(file.code(bn_site.node.func))}` ({file.place(bn_site.node)}) "
+                f"normalises `{shortened(file.code(train_use.site.node))}` ({file.place(train_use.site.node)})",
                 related=((file, bn_site.node), (file, train_use.site.node)),
             )
-
-
-def _short(text: str) -> str:
-    return text if len(text) <= 50 else text[:47] + "..."
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,13 @@ from bnlint.facts.batch_norm import BatchNormSite, batch_norm_sites
 from bnlint.facts.build_order import build_order
 from bnlint.facts.training_flag import never_training
 from bnlint.facts.train_ops import COLLECTION, update_refs
+from bnlint.messages import shortened
 from bnlint.project import ProjectIndex
 from bnlint.rule import Invalid, Report, Rule, Valid
 from bnlint.semantic import CallSite, FileModel, iter_names
+
+# This rule's messages quote longer code than most (``bnlint.messages.QUOTE_WIDTH``).
+_QUOTE_WIDTH = 60
 
 
 class UpdateOpsCollectedTooEarly(Rule):
@@ -189,15 +193,12 @@ def main(images, labels):
             where = late.file.place(late.site.node, with_path=late.file is not file)
             yield Report(
                 site.node,
-                f"`{_short(file.code(site.node))}` is read before any batch norm of its graph is built: "
-                f"`{late.display()}` ({where}) comes later, so `{_short(file.code(hook))}` "
+                f"`{shortened(file.code(site.node), _QUOTE_WIDTH)}` is read before any batch norm of its graph is "
+                f"built: "
+                f"`{late.display()}` ({where}) comes later, so `{shortened(file.code(hook), _QUOTE_WIDTH)}` "
                 f"({file.place(hook)}) gets an empty list and the moving averages never update",
                 related=((late.file, late.site.node), (file, hook)),
             )
-
-
-def _short(text: str) -> str:
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _reads_update_ops(file: FileModel, site: CallSite) -> bool:

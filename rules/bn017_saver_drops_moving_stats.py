@@ -13,9 +13,13 @@ from bnlint.facts.batch_norm import BatchNormSite, batch_norm_sites
 from bnlint.facts.build_order import one_runs_the_other
 from bnlint.facts.training_flag import never_training
 from bnlint.facts.values import literal, single_assignment
+from bnlint.messages import shortened
 from bnlint.project import ProjectIndex
 from bnlint.rule import FixSpec, Invalid, Report, Rule, Valid
 from bnlint.semantic import CallSite, FileModel, Scope, call_argument
+
+# This rule's messages quote longer code than most (``bnlint.messages.QUOTE_WIDTH``).
+_QUOTE_WIDTH = 70
 
 
 class SaverDropsMovingStats(Rule):
@@ -193,17 +197,14 @@ g_saver = tf.train.Saver(g_vars)  # error: [BN017]
                     break
                 yield Report(
                     site.node,
-                    f"`{_short(file.code(site.node))}` covers only trainable variables: the moving mean and "
+                    f"`{shortened(file.code(site.node), _QUOTE_WIDTH)}` covers only trainable variables: "
+                    f"the moving mean and "
                     f"variance of `{bn.display()}` ({bn.file.place(bn.site.node, with_path=bn.file is not file)}) "
                     f"are never saved or restored",
                     fix=_fix(arg, culprit),
                     related=((bn.file, bn.site.node),),
                 )
                 break
-
-
-def _short(text: str) -> str:
-    return text if len(text) <= 70 else text[:67] + "..."
 
 
 def _is_trainable_variables(file: FileModel, expr: cst.BaseExpression, scope: Scope) -> bool:

@@ -26,9 +26,13 @@ from bnlint.facts.train_ops import (
 )
 from bnlint.facts.training_flag import never_training, unpassed_false_parameter
 from bnlint.facts.values import literal
+from bnlint.messages import shortened
 from bnlint.project import ProjectIndex
 from bnlint.rule import Invalid, Report, Rule, Valid
 from bnlint.semantic import CallSite, FileModel, call_argument
+
+# This rule's messages quote longer code than most (``bnlint.messages.QUOTE_WIDTH``).
+_QUOTE_WIDTH = 60
 
 
 class BatchNormNeverInTrainingMode(Rule):
@@ -395,8 +399,9 @@ def model_fn(features, labels, mode):
             where = train_file.place(train_site.node, with_path=train_file is not ctx.file)
             yield Report(
                 bn.site.node,
-                f"`{_short(ctx.file.code(bn.site.node))}` never runs in training mode ({_why(project, bn)}) although its "
-                f"graph trains with `{_short(train_file.code(train_site.node))}` ({where}): it normalises with its "
+                f"`{shortened(ctx.file.code(bn.site.node), _QUOTE_WIDTH)}` never runs in training mode "
+                f"({_why(project, bn)}) although its graph trains with "
+                f"`{shortened(train_file.code(train_site.node), _QUOTE_WIDTH)}` ({where}): it normalises with its "
                 f"initial moving statistics and never updates them{_dropped(bn)}",
                 related=((train_file, train_site.node),),
             )
@@ -406,10 +411,6 @@ def _dropped(bn: BatchNormSite | None) -> str:
     """``; `conv_bn` takes `is_training` but never passes it on``, for a wrapper that drops its flag."""
     dropped = dropped_flag(bn) if bn is not None else None
     return f"; {dropped.describe()}" if dropped is not None else ""
-
-
-def _short(text: str) -> str:
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _graph_batch_norm(bn: BatchNormSite) -> bool:
@@ -499,14 +500,14 @@ class _LearningPhaseFinding:
 
     def report(self, here: FileModel) -> Report:
         first = self.origins[0]
-        train = f"`{_short(self.train_file.code(self.train_site.node))}` " \
+        train = f"`{shortened(self.train_file.code(self.train_site.node), _QUOTE_WIDTH)}` " \
                 f"({self.train_file.place(self.train_site.node, with_path=self.train_file is not here)})"
-        code = f"`{_short(here.code(first.site.node))}`"
+        code = f"`{shortened(here.code(first.site.node), _QUOTE_WIDTH)}`"
         if first.direct:
             message = (f"{code} runs in inference mode: a Keras batch norm called without `training` in TF1 graph "
                        f"code takes the learning phase, 0 unless set, although its graph trains with {train}")
         else:
-            bn = f"`{_short(first.bn_file.code(first.bn_node))}` " \
+            bn = f"`{shortened(first.bn_file.code(first.bn_node), _QUOTE_WIDTH)}` " \
                  f"({first.bn_file.place(first.bn_node, with_path=first.bn_file is not here)})"
             through = f" (through {first.through})" if first.through else ""
             message = (f"{code} runs the Keras batch norm {bn} in inference mode: it leaves `training` out{through}, "

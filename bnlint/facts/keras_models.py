@@ -19,6 +19,7 @@ import libcst as cst
 from bnlint import registry
 from bnlint.facts.batch_norm import batch_norm_api_for, batch_norm_sites
 from bnlint.facts.values import literal
+from bnlint.messages import shortened
 from bnlint.project import ProjectIndex
 from bnlint.semantic import FileModel, Scope, call_argument, child_nodes, dotted, literal_index
 
@@ -40,15 +41,11 @@ class BatchNormEvidence:
     @property
     def what(self) -> str:
         """Rendered only for a message: most evidence never reaches one."""
-        return _short(self.file.code(self.shown))
+        return shortened(self.file.code(self.shown))
 
     def describe(self, here: FileModel) -> str:
         """```layers.BatchNormalization()` (line 7)``, with the file name when elsewhere."""
         return f"`{self.what}` ({self.file.place(self.node, with_path=self.file is not here)})"
-
-
-def _short(text: str) -> str:
-    return text if len(text) <= 50 else text[:47] + "..."
 
 
 def is_keras_batch_norm_class(names: frozenset[str], file: FileModel | None = None) -> bool:

@@ -293,5 +293,3 @@ def _building_functional_model(project: ProjectIndex, file: FileModel, site: Cal
     return False
 
 
-def _short(text: str) -> str:
-    return text if len(text) <= 50 else text[:47] + "..."
