@@ -898,6 +898,13 @@ class _Collector:
         if isinstance(target, cst.Name):
             self._bind(target.value, kind, node, value=value, unpack=unpack)
         elif isinstance(target, (cst.Tuple, cst.List)):
+            if kind == "assign" and not unpack and _same_shape_display(target, value):
+                # ``g, d = make_g(), make_d()`` binds each name as its own assignment would (``d = make_d()``),
+                # so whatever reads a plain assignment's value reads this one's too.
+                assert isinstance(value, (cst.Tuple, cst.List))
+                for element, item in zip(target.elements, value.elements):
+                    self._bind_target(element.value, kind, node, item.value)
+                return
             for index, element in enumerate(target.elements):
                 inner = element.value
                 if isinstance(inner, cst.StarredElement):
@@ -1210,6 +1217,12 @@ def _string_items(expr: cst.BaseExpression) -> frozenset[str] | None:
             return None
         out.add(value)
     return frozenset(out)
+
+
+def _same_shape_display(target: cst.Tuple | cst.List, value: cst.BaseExpression | None) -> bool:
+    """``value`` is a tuple or list display with one plain element per element of ``target`` (no ``*``)."""
+    return isinstance(value, (cst.Tuple, cst.List)) and len(value.elements) == len(target.elements) \
+        and not any(isinstance(element, cst.StarredElement) for element in (*target.elements, *value.elements))
 
 
 def _target_names(target: cst.BaseExpression) -> list[str]:
