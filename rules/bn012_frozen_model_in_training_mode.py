@@ -12,7 +12,7 @@ from bnlint.facts.keras_models import batch_norm_held_by
 from bnlint.facts.values import literal
 from bnlint.messages import shortened
 from bnlint.rule import FixSpec, Invalid, Report, Rule, Valid
-from bnlint.semantic import CallSite, FileModel, call_argument, child_nodes, has_star_args
+from bnlint.semantic import CallSite, FileModel, Scope, call_argument, child_nodes, dotted, has_star_args
 
 
 class FrozenModelInTrainingMode(Rule):
@@ -23,7 +23,9 @@ class FrozenModelInTrainingMode(Rule):
     norm (a ``tf.keras.applications`` network built with it, a
     ``Model``/``Sequential`` whose layers include a ``BatchNormalization``)
     after ``base_model.trainable = False`` in the same function, when the call
-    passes no ``training`` argument.
+    passes no ``training`` argument. A model kept on the object,
+    ``self.backbone(x)`` after ``self.backbone.trainable = False``, is judged
+    the same way, by what the class's methods assign to ``self.backbone``.
 
     Left alone: calls that pass ``training`` (any value: the author decided),
     calls after the model was made trainable again, objects whose type or
@@ -126,8 +128,52 @@ base.trainable = False
 features = base(images, False)
 """
         ),
+        # An attribute the class also fills from a parameter: its type is not known.
+        Valid(
+            """
+import tensorflow as tf
+class Classifier:
+    def __init__(self, backbone=None):
+        self.backbone = backbone
+        if backbone is None:
+            self.backbone = tf.keras.applications.ResNet50(include_top=False)
+
+    def head(self, images):
+        self.backbone.trainable = False
+        return self.backbone(images)
+"""
+        ),
     ]
     INVALID = [
+        Invalid(
+            """
+import tensorflow as tf
+class Classifier:
+    def __init__(self, classes):
+        self.backbone = tf.keras.applications.EfficientNetB0(include_top=False, pooling="avg")
+        self.classes = classes
+
+    def build(self):
+        self.backbone.trainable = False
+        inputs = tf.keras.Input((224, 224, 3))
+        features = self.backbone(inputs)  # error: [BN012]
+        return tf.keras.Model(inputs, tf.keras.layers.Dense(self.classes)(features))
+""",
+            message="frozen model `self.backbone` (`trainable = False` on line 8)",
+            expected_replacement="""
+import tensorflow as tf
+class Classifier:
+    def __init__(self, classes):
+        self.backbone = tf.keras.applications.EfficientNetB0(include_top=False, pooling="avg")
+        self.classes = classes
+
+    def build(self):
+        self.backbone.trainable = False
+        inputs = tf.keras.Input((224, 224, 3))
+        features = self.backbone(inputs, training=False)  # error: [BN012]
+        return tf.keras.Model(inputs, tf.keras.layers.Dense(self.classes)(features))
+""",
+        ),
         Invalid(
             """
 from tensorflow import keras
@@ -174,14 +220,16 @@ def build_classifier(num_classes):
         cache: dict[int, list[cst.Assign]] = {}
         for site in file.calls:
             func = site.node.func
-            if not isinstance(func, cst.Name) or has_star_args(site.node):
+            # ``base(x)``, or a model kept on an object: ``self.backbone(x)``.
+            receiver = dotted(func) if isinstance(func, (cst.Name, cst.Attribute)) else None
+            if receiver is None or has_star_args(site.node):
                 continue
             if call_argument(site.node, "training", 1) is not None:
                 continue
             if not site.node.args:
                 continue
-            frozen = _frozen_before(file, site, func.value, cache)
-            if frozen is None or not _is_keras_model(file, site, func.value):
+            frozen = _frozen_before(file, site, receiver, cache)
+            if frozen is None or not _is_keras_model(file, site, func):
                 continue
             # Only a model known to hold batch norm: its statistics are what the call would retrain.
             if batch_norm_held_by(ctx.project, file, func, site.scope) is None:
@@ -194,7 +242,7 @@ def build_classifier(num_classes):
             ])
             yield Report(
                 site.node,
-                f"`{shortened(file.code(site.node))}` calls frozen model `{func.value}` (`trainable = False` on "
+                f"`{shortened(file.code(site.node))}` calls frozen model `{receiver}` (`trainable = False` on "
                 f"line {file.line(frozen)}) without `training=False`: its batch norms train when it is unfrozen",
                 fix=FixSpec(node=site.node, replacement=fixed, message="Pass `training=False`",
                             applicability="unsafe"),
@@ -202,18 +250,39 @@ def build_classifier(num_classes):
             )
 
 
-def _is_keras_model(file: FileModel, site: CallSite, name: str) -> bool:
-    bindings = file.lookup(name, site.scope)
+def _is_keras_model(file: FileModel, site: CallSite, func: cst.Name | cst.Attribute) -> bool:
+    """``func`` denotes a model a Keras model factory or application built, whatever it was assigned."""
+    if isinstance(func, cst.Attribute):
+        # ``self.backbone``: what the methods of the class assign to the attribute, judged as a name's bindings.
+        values = _own_attribute_values(file, site, func)
+        return bool(values) and all(
+            isinstance(value, cst.Call) and any(_builds_keras_model(name) for name in file.resolve(value.func, scope))
+            for value, scope in values)
+    bindings = file.lookup(func.value, site.scope)
     if not bindings:
         return False
     for binding in bindings:
         if binding.kind != "assign" or binding.unpack or not isinstance(binding.value, cst.Call):
             return False
-        names = file.resolve(binding.value.func, binding.scope)
-        if not any(n in registry.KERAS_MODEL_FACTORIES or n.startswith(registry.KERAS_APPLICATIONS_PREFIX)
-                   for n in names):
+        if not any(_builds_keras_model(name) for name in file.resolve(binding.value.func, binding.scope)):
             return False
     return True
+
+
+def _own_attribute_values(file: FileModel, site: CallSite,
+                          func: cst.Attribute) -> list[tuple[cst.BaseExpression, Scope]]:
+    """The values assigned to ``self.<attr>`` in the class of the method making the call; [] for other receivers."""
+    if not isinstance(func.value, cst.Name):
+        return []
+    for binding in file.lookup(func.value.value, site.scope):
+        function = binding.scope.function
+        if binding.kind == "param" and binding.param_index == 0 and function is not None and function.class_qualname:
+            return file.class_attrs.get(function.class_qualname, {}).get(func.attr.value, [])
+    return []
+
+
+def _builds_keras_model(name: str) -> bool:
+    return name in registry.KERAS_MODEL_FACTORIES or name.startswith(registry.KERAS_APPLICATIONS_PREFIX)
 
 
 def _frozen_before(file: FileModel, site: CallSite, name: str,
@@ -238,10 +307,9 @@ def _frozen_before(file: FileModel, site: CallSite, name: str,
 
 
 def _assigned_name(assign: cst.Assign) -> str | None:
+    """``base`` for ``base.trainable = ...``, ``self.backbone`` for ``self.backbone.trainable = ...``."""
     target = assign.targets[0].target
-    if isinstance(target, cst.Attribute) and isinstance(target.value, cst.Name):
-        return target.value.value
-    return None
+    return dotted(target.value) if isinstance(target, cst.Attribute) else None
 
 
 def _trainable_assignments(root: cst.CSTNode, skip_defs: bool = False) -> list[cst.Assign]:
@@ -256,7 +324,7 @@ def _trainable_assignments(root: cst.CSTNode, skip_defs: bool = False) -> list[c
             if len(node.targets) == 1:
                 t = node.targets[0].target
                 if isinstance(t, cst.Attribute) and t.attr.value == registry.TRAINABLE_ATTRIBUTE \
-                        and isinstance(t.value, cst.Name):
+                        and dotted(t.value) is not None:
                     out.append(node)
             continue
         stack.extend(child_nodes(node))
