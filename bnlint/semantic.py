@@ -716,6 +716,21 @@ class FileModel:
         return [node for node in statements
                 if id(node) in blocks and not (node.orelse is not None and contains(node.orelse, site.node))]
 
+    def attribute_values(self, expr: cst.Attribute, scope: Scope) -> list[tuple[cst.BaseExpression, Scope]]:
+        """What the class's methods assign to ``self.<attr>``, for ``expr`` read where ``self`` is a method's receiver.
+
+        The receiver is found by name, so a closure inside the method (a ``tf.cond``
+        branch function) reads the method's ``self`` too. [] for any other receiver.
+        """
+        if not isinstance(expr.value, cst.Name):
+            return []
+        for binding in self.lookup(expr.value.value, scope):
+            function = binding.scope.function
+            if binding.kind == "param" and binding.param_index == 0 and function is not None \
+                    and function.class_qualname and not _is_static(function.node):
+                return self.class_attrs.get(function.class_qualname, {}).get(expr.attr.value, [])
+        return []
+
     def enclosing_function(self, scope: Scope) -> FunctionInfo | None:
         """The nearest ``def`` around a scope (lambdas and comprehensions are transparent)."""
         current: Scope | None = scope

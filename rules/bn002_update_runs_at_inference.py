@@ -18,7 +18,7 @@ from bnlint.facts.values import Value, constant, constant_origins
 from bnlint.messages import shortened
 from bnlint.project import ProjectIndex
 from bnlint.rule import Invalid, Report, Rule, Valid
-from bnlint.semantic import INSTANCE, FileModel, Scope, iter_names
+from bnlint.semantic import INSTANCE, FileModel, Scope, iter_names, walk
 
 _MOVING_STAT_TEXT = registry.MOVING_STAT_WORDS
 
@@ -32,7 +32,9 @@ class UpdateRunsAtInference(Rule):
     ``assign_moving_average`` or an ``assign`` to a moving mean/variance)
     that is built *outside* the branch functions of a ``tf.cond``,
     ``tf.case`` or ``smart_cond`` while a branch uses it, by selecting its
-    output or by pulling it in with ``tf.control_dependencies``.
+    output or by pulling it in with ``tf.control_dependencies``: through a
+    name, or through an attribute of the object (``self.ema_op``) that a
+    method assigns outside the branch.
 
     Also flags a TF1 evaluation run (a ``sess.run``/``.eval`` that fetches no
     train op, in an inference function or in code named for test or
@@ -91,6 +93,26 @@ class UpdateRunsAtInference(Rule):
     PROJECT_WIDE = True
 
     VALID = [
+        # The object's update op is built inside the branch that uses it.
+        Valid(
+            """
+import tensorflow.compat.v1 as tf
+class PopulationNorm:
+    def __init__(self, decay=0.9):
+        self.averages = tf.train.ExponentialMovingAverage(decay)
+
+    def __call__(self, x, is_training):
+        mean, variance = tf.nn.moments(x, [0, 1, 2])
+        def with_update():
+            self.update = self.averages.apply([mean, variance])
+            with tf.control_dependencies([self.update]):
+                return tf.identity(mean), tf.identity(variance)
+        def population():
+            return self.averages.average(mean), self.averages.average(variance)
+        mean, variance = tf.cond(is_training, with_update, population)
+        return tf.nn.batch_normalization(x, mean, variance, None, None, 1e-3)
+"""
+        ),
         Valid(
             """
 import tensorflow as tf
@@ -135,6 +157,26 @@ with tf.control_dependencies([maintain_averages]):
         ),
     ]
     INVALID = [
+        Invalid(
+            """
+import tensorflow.compat.v1 as tf
+class PopulationNorm:
+    def __init__(self, decay=0.9):
+        self.averages = tf.train.ExponentialMovingAverage(decay)
+
+    def __call__(self, x, is_training):
+        mean, variance = tf.nn.moments(x, [0, 1, 2])
+        self.update = self.averages.apply([mean, variance])  # error: [BN002]
+        def with_update():
+            with tf.control_dependencies([self.update]):
+                return tf.identity(mean), tf.identity(variance)
+        def population():
+            return self.averages.average(mean), self.averages.average(variance)
+        mean, variance = tf.cond(is_training, with_update, population)
+        return tf.nn.batch_normalization(x, mean, variance, None, None, 1e-3)
+""",
+            message="pulled in by `control_dependencies`",
+        ),
         Invalid(
             """
 import tensorflow as tf
@@ -267,6 +309,15 @@ def _outside_updates(file: FileModel, branch: Branch,
             if _is_in_place_update(file, binding.value, binding.scope, project):
                 how = "pulled in by `control_dependencies`" if id(name) in pulled else "selected"
                 yield binding.value, how
+    # ``self.ema_op``: an update op the object keeps, built by a method outside the branch.
+    for node in walk(branch.function.node.body):
+        if not isinstance(node, cst.Attribute):
+            continue
+        for value, value_scope in file.attribute_values(node, branch.scope):
+            if isinstance(value, cst.Call) and not inside(value_scope, branch.scope) \
+                    and _is_in_place_update(file, value, value_scope, project):
+                how = "pulled in by `control_dependencies`" if id(node.value) in pulled else "selected"
+                yield value, how
 
 
 def _control_dependency_names(file: FileModel, branch: Branch) -> set[int]:

@@ -12,7 +12,7 @@ from bnlint.facts.keras_models import batch_norm_held_by
 from bnlint.facts.values import literal
 from bnlint.messages import shortened
 from bnlint.rule import FixSpec, Invalid, Report, Rule, Valid
-from bnlint.semantic import CallSite, FileModel, Scope, call_argument, child_nodes, dotted, has_star_args
+from bnlint.semantic import CallSite, FileModel, call_argument, child_nodes, dotted, has_star_args
 
 
 class FrozenModelInTrainingMode(Rule):
@@ -254,7 +254,7 @@ def _is_keras_model(file: FileModel, site: CallSite, func: cst.Name | cst.Attrib
     """``func`` denotes a model a Keras model factory or application built, whatever it was assigned."""
     if isinstance(func, cst.Attribute):
         # ``self.backbone``: what the methods of the class assign to the attribute, judged as a name's bindings.
-        values = _own_attribute_values(file, site, func)
+        values = file.attribute_values(func, site.scope)
         return bool(values) and all(
             isinstance(value, cst.Call) and any(_builds_keras_model(name) for name in file.resolve(value.func, scope))
             for value, scope in values)
@@ -267,18 +267,6 @@ def _is_keras_model(file: FileModel, site: CallSite, func: cst.Name | cst.Attrib
         if not any(_builds_keras_model(name) for name in file.resolve(binding.value.func, binding.scope)):
             return False
     return True
-
-
-def _own_attribute_values(file: FileModel, site: CallSite,
-                          func: cst.Attribute) -> list[tuple[cst.BaseExpression, Scope]]:
-    """The values assigned to ``self.<attr>`` in the class of the method making the call; [] for other receivers."""
-    if not isinstance(func.value, cst.Name):
-        return []
-    for binding in file.lookup(func.value.value, site.scope):
-        function = binding.scope.function
-        if binding.kind == "param" and binding.param_index == 0 and function is not None and function.class_qualname:
-            return file.class_attrs.get(function.class_qualname, {}).get(func.attr.value, [])
-    return []
 
 
 def _builds_keras_model(name: str) -> bool:

@@ -124,18 +124,12 @@ def _expr_evidence(project: ProjectIndex, file: FileModel, expr: cst.BaseExpress
             if found is not None:
                 return found
         return None
-    if isinstance(expr, cst.Attribute) and isinstance(expr.value, cst.Name):
+    if isinstance(expr, cst.Attribute):
         # ``self.backbone``: what the class assigned to the attribute.
-        for binding in file.lookup(expr.value.value, scope):
-            if binding.kind != "param" or binding.param_index != 0:
-                continue
-            function = binding.scope.function
-            if function is None or not function.class_qualname:
-                continue
-            for value, value_scope in _class_attribute(file, function.class_qualname, expr.attr.value):
-                found = _expr_evidence(project, file, value, value_scope, depth + 1, seen)
-                if found is not None:
-                    return found
+        for value, value_scope in file.attribute_values(expr, scope):
+            found = _expr_evidence(project, file, value, value_scope, depth + 1, seen)
+            if found is not None:
+                return found
     return None
 
 
@@ -156,10 +150,6 @@ def _added_layers_evidence(project: ProjectIndex, file: FileModel, name: str, bi
         if found is not None:
             return found
     return None
-
-
-def _class_attribute(file: FileModel, class_qualname: str, attr: str):
-    return file.class_attrs.get(class_qualname, {}).get(attr, [])
 
 
 def _constructed_evidence(project: ProjectIndex, file: FileModel, call: cst.Call, scope: Scope,
