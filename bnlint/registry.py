@@ -247,7 +247,7 @@ KERAS_INPUT_NAMES = frozenset({"tensorflow.keras.Input", "tensorflow.keras.layer
 # Words of a function name (split at ``_`` and case changes) that mark an inference path.
 INFERENCE_FUNCTION_WORDS = frozenset({
     "predict", "prediction", "predictions", "eval", "evaluate", "evaluation", "infer", "inference",
-    "serve", "serving", "export", "test",
+    "serve", "serving", "export", "test", "validate", "validation",
 })
 # Words of a variable's name that mark test or validation data (``test_input``, ``x_val``, ``valid_batch``).
 EVALUATION_DATA_WORDS = frozenset({"test", "val", "valid", "validation", "eval", "evaluation", "holdout"})

@@ -39,7 +39,8 @@ class TrainingModeAtInference(Rule):
     - a call with ``training=True``/``is_training=True`` (a batch norm, a
       Keras model or layer, or a linted function that builds a batch norm)
       inside a function named for inference (``predict``, ``evaluate``,
-      ``eval_step``, ``serving_fn``, ``export_model``, Keras ``test_step``);
+      ``eval_step``, ``run_validation``, ``serving_fn``, ``export_model``,
+      Keras ``test_step``);
     - a batch norm left at its training default there
       (``slim.batch_norm(net)``: ``is_training`` defaults to True);
     - a call of a linted model builder there whose flag parameters are all

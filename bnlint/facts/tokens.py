@@ -16,7 +16,7 @@ TRAINING = (
     "minimize", "apply_gradients", "create_train_op", "optimize_loss", "control_dependencies",
     "UPDATE_OPS", "update_ops", ".updates", "arg_scope",
 )
-# A function named for inference (``bnlint.facts.inference``: predict, eval, test, infer, export, serve),
+# A function named for inference (``bnlint.facts.inference``: predict, eval, test, infer, export, serve, validate),
 # or test and validation data (``x_val``, ``holdout_images``).
 EVALUATION = (
     "predict", "Predict", "eval", "Eval", "test", "Test", "infer", "Infer", "export", "Export", "serv", "Serv",
