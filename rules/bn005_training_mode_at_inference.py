@@ -50,7 +50,8 @@ class TrainingModeAtInference(Rule):
       (``phase_train``, ``train_mode``, a positional flag), also through
       other builders;
     - a batch norm in training mode (literal or default), or a call building
-      one with ``is_training=True``, in a TF1 graph that is exported for
+      one with ``is_training=True`` (or a call of a model builder that leaves
+      every flag parameter at a ``True`` default), in a TF1 graph that is exported for
       serving (``tf.saved_model.simple_save``, ``convert_variables_to_constants``,
       ``export_meta_graph``, ...) or restored from a checkpoint
       (``saver.restore``) by a program that builds no train op (an
@@ -217,6 +218,35 @@ def train(images, labels):
 """,
             },
         ),
+        # A builder whose training default is overridden by the evaluation script that restores it.
+        Valid(
+            """
+import tensorflow.compat.v1 as tf
+def inference(images, is_training=True):
+    return tf.layers.dense(tf.layers.batch_normalization(images, training=is_training), 10)
+images = tf.placeholder(tf.float32, [None, 784])
+logits = inference(images, is_training=False)
+with tf.Session() as sess:
+    tf.train.Saver().restore(sess, "ckpt")
+    print(sess.run(logits, {images: x_test}))
+"""
+        ),
+        # Restored to go on training: the default is right there.
+        Valid(
+            """
+import tensorflow.compat.v1 as tf
+def inference(images, is_training=True):
+    return tf.layers.dense(tf.layers.batch_normalization(images, training=is_training), 10)
+images = tf.placeholder(tf.float32, [None, 784])
+labels = tf.placeholder(tf.int64, [None])
+loss = tf.losses.sparse_softmax_cross_entropy(labels, inference(images))
+with tf.control_dependencies(tf.get_collection(tf.GraphKeys.UPDATE_OPS)):
+    train_op = tf.train.AdamOptimizer().minimize(loss)
+with tf.Session() as sess:
+    tf.train.Saver().restore(sess, "ckpt")
+    sess.run(train_op, {images: x_train, labels: y_train})
+"""
+        ),
         # A builder whose flag is passed False on the inference path.
         Valid(
             """
@@ -379,6 +409,29 @@ with tf.Session() as sess:
 """,
             },
             message="restored by `saver.restore` (line 9)",
+        ),
+        # The same script, with the builder's flag left at its default.
+        Invalid(
+            files={
+                "model.py": """
+import tensorflow.compat.v1 as tf
+def inference(images, is_training=True):
+    net = tf.layers.conv2d(images, 32, 3)
+    net = tf.layers.batch_normalization(net, training=is_training)
+    return tf.layers.dense(tf.layers.flatten(net), 10)
+""",
+                "eval.py": """
+import tensorflow.compat.v1 as tf
+import model
+images = tf.placeholder(tf.float32, [None, 28, 28, 1])
+logits = model.inference(images)  # error: [BN005]
+saver = tf.train.Saver()
+with tf.Session() as sess:
+    saver.restore(sess, tf.train.latest_checkpoint("train_dir"))
+    print(sess.run(logits, {images: x_test}))
+""",
+            },
+            message="leaves `is_training` at its default `True`, building its batch norms in training mode",
         ),
         Invalid(
             """
@@ -555,6 +608,15 @@ def _shared_model_builder(project: ProjectIndex, file: FileModel, function: Func
 
 def _builder_in_training_mode(file: FileModel, site: CallSite, project: ProjectIndex, where: str) -> Report | None:
     """A model builder called with every flag parameter True, passed or left at its default."""
+    how = _builder_flags_true(file, site, project)
+    if how is None:
+        return None
+    return Report(site.node, f"`{shortened(file.code(site.node))}` {how} {where}: its batch norms normalise "
+                             f"with batch statistics")
+
+
+def _builder_flags_true(file: FileModel, site: CallSite, project: ProjectIndex) -> str | None:
+    """How a call sets every flag parameter of the model builder it calls to True (``passes `x=True```); else None."""
     for callee in project.callees_of_site(file, site):
         flags = flag_parameters(project, callee)
         if not flags:
@@ -563,9 +625,7 @@ def _builder_in_training_mode(file: FileModel, site: CallSite, project: ProjectI
         if not all(value is True for _flag, value, _defaulted in states):
             return None
         flag, _value, defaulted = states[0]
-        how = f"leaves `{flag.name}` at its default `True`" if defaulted else f"passes `{flag.name}=True`"
-        return Report(site.node, f"`{shortened(file.code(site.node))}` {how} {where}: its batch norms normalise "
-                                 f"with batch statistics")
+        return f"leaves `{flag.name}` at its default `True`" if defaulted else f"passes `{flag.name}=True`"
     return None
 
 
@@ -771,18 +831,25 @@ def _training_graph_findings(project: ProjectIndex) -> list[tuple[FileModel, cst
     for graph in graphs:
         # A call in the evaluating unit itself: ``model.inference(images, is_training=True)``.
         for site in graph.file.calls:
-            if graph.file.unit_name(site.scope) != graph.unit or id(site.node) in seen:
+            if graph.file.unit_name(site.scope) != graph.unit or id(site.node) in seen \
+                    or not graph.on_its_path(site):
                 continue
             if _inference_function(graph.file, site.scope, project) is not None:
                 continue  # reported at the call
             arg = _training_keyword(site)
-            if arg is None or constant(Value(arg.value, graph.file, site.scope)) is not True:
+            if arg is None:
+                # ``pose_net(images)`` where ``def pose_net(images, is_training=True)``: the default trains.
+                how = _builder_flags_true(graph.file, site, project)
+                if how is None:
+                    continue
+                what = f"`{shortened(graph.file.code(site.node))}` {how}, building its batch norms in training mode,"
+            elif constant(Value(arg.value, graph.file, site.scope)) is not True or (
+                    classify(graph.file, site, project) is None and not _runs_batch_norm(graph.file, site, project)):
                 continue
-            if classify(graph.file, site, project) is None and not _runs_batch_norm(graph.file, site, project):
-                continue
+            else:
+                what = f"`{shortened(graph.file.code(site.node))}` builds its batch norms in training mode"
             seen.add(id(site.node))
-            out.append((graph.file, site.node, f"`{shortened(graph.file.code(site.node))}` builds its batch norms in "
-                                               f"training mode", graph))
+            out.append((graph.file, site.node, what, graph))
     for bn in batch_norm_sites(project):
         if id(bn.site.node) in seen or is_test_file(bn.file) \
                 or _inference_function(bn.file, bn.site.scope, project) is not None:

@@ -31,7 +31,17 @@ class InferenceGraph:
         self.site = site
         self.unit = file.unit_name(site.scope)
         # The program trains too, but not on the mode branch (``if args.mode == "export":``) the call sits on.
-        self.on_mode_branch = False
+        self.mode_branch: cst.If | None = None
+
+    @property
+    def on_mode_branch(self) -> bool:
+        return self.mode_branch is not None
+
+    def on_its_path(self, site: CallSite) -> bool:
+        """A call of the graph's unit that builds this graph: anywhere in the unit, or on its mode branch only."""
+        branch = self.mode_branch
+        return branch is None or (id(branch) in site.blocks
+                                  and not (branch.orelse is not None and contains(branch.orelse, site.node)))
 
     def why_not_training(self) -> str:
         return "on a branch of the script where nothing trains" if self.on_mode_branch else "that builds no train op"
@@ -62,9 +72,10 @@ def inference_graphs(project: ProjectIndex) -> list[InferenceGraph]:
     for graph in candidates:
         if not any(file is graph.file or project.run_together(unit, graph.unit) for file, unit in trains):
             graphs.append(graph)
-        elif _on_inference_mode_branch(project, graph, train_units):
-            graph.on_mode_branch = True
-            graphs.append(graph)
+        else:
+            graph.mode_branch = _inference_mode_branch(project, graph, train_units)
+            if graph.mode_branch is not None:
+                graphs.append(graph)
     # Name the export in messages when a graph is both restored and exported.
     return sorted(graphs, key=lambda graph: is_restore(graph.file, graph.site))
 
@@ -79,8 +90,9 @@ def is_restore(file: FileModel, site: CallSite) -> bool:
                for name in receivers)
 
 
-def _on_inference_mode_branch(project: ProjectIndex, graph: InferenceGraph, train_units: frozenset[str]) -> bool:
-    """The call sits in ``if args.mode == "export":`` (or "test", "predict"...) and nothing there trains.
+def _inference_mode_branch(project: ProjectIndex, graph: InferenceGraph,
+                           train_units: frozenset[str]) -> cst.If | None:
+    """The ``if args.mode == "export":`` (or "test", "predict"...) around the call, when nothing there trains.
 
     A script that trains, tests and exports by mode is one program with
     three paths: the export path builds the graph again without a train op.
@@ -88,7 +100,7 @@ def _on_inference_mode_branch(project: ProjectIndex, graph: InferenceGraph, trai
     file, site = graph.file, graph.site
     branch = _mode_branch(file, site)
     if branch is None:
-        return False
+        return None
     function = file.enclosing_function(site.scope)
     siblings = function.calls if function is not None else \
         [c for c in file.calls if file.enclosing_function(c.scope) is None]
@@ -96,11 +108,11 @@ def _on_inference_mode_branch(project: ProjectIndex, graph: InferenceGraph, trai
         if id(branch) not in other.blocks or (branch.orelse is not None and contains(branch.orelse, other.node)):
             continue
         if file.unit_name(other.scope) in train_units and classify_train_op(file, other) is not False:
-            return False
+            return None
         for callee in project.callees_of_site(file, other):
             if project.reach(callee.unit) & train_units:
-                return False
-    return True
+                return None
+    return branch
 
 
 def _mode_branch(file: FileModel, site: CallSite) -> cst.If | None:
