@@ -110,6 +110,22 @@ class UnhookedUpdateOps(Rule):
     PROJECT_WIDE = True
 
     VALID = [
+        # Hooked through a list the trainer object keeps, read after the model is built.
+        Valid(
+            """
+import tensorflow.compat.v1 as tf
+class Trainer:
+    def __init__(self, learning_rate):
+        self.optimizer = tf.train.AdamOptimizer(learning_rate)
+        self.update_ops = tf.get_collection(tf.GraphKeys.UPDATE_OPS)
+    def step(self, loss):
+        with tf.control_dependencies(self.update_ops):
+            return self.optimizer.minimize(loss)
+def main(x):
+    loss = tf.reduce_mean(tf.layers.batch_normalization(tf.layers.dense(x, 64), training=True))
+    return Trainer(1e-3).step(loss)
+"""
+        ),
         # A partial of a partial: the inner one runs the updates in place (updates_collections=None).
         Valid(
             """

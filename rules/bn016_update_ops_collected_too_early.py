@@ -16,7 +16,7 @@ from bnlint.facts.train_ops import COLLECTION, update_refs
 from bnlint.messages import shortened
 from bnlint.project import ProjectIndex
 from bnlint.rule import Invalid, Report, Rule, Valid
-from bnlint.semantic import CallSite, FileModel, iter_names
+from bnlint.semantic import CallSite, FileModel, iter_names, walk
 
 # This rule's messages quote longer code than most (``bnlint.messages.QUOTE_WIDTH``).
 _QUOTE_WIDTH = 60
@@ -32,7 +32,9 @@ class UpdateOpsCollectedTooEarly(Rule):
     same graph that puts its updates in that collection is built *after* the
     read: later in the same function, or by a model-building call that comes
     after the read (or after the call of the helper that reads it). The read
-    and the batch norms may be in different functions and files.
+    and the batch norms may be in different functions and files, and the
+    list may be kept on an object (``self.update_ops``) for another method's
+    ``control_dependencies``.
 
     Left alone: the usual order (build the model, read the collection, build
     the train op under ``control_dependencies``), Estimator ``model_fn``s that
@@ -120,6 +122,22 @@ def main(x):
     return make_train_op(loss)
 """
         ),
+        # A trainer object reading the collection when it is made, made after the model is built.
+        Valid(
+            """
+import tensorflow.compat.v1 as tf
+class Trainer:
+    def __init__(self, learning_rate):
+        self.optimizer = tf.train.AdamOptimizer(learning_rate)
+        self.update_ops = tf.get_collection(tf.GraphKeys.UPDATE_OPS)
+    def step(self, loss):
+        with tf.control_dependencies(self.update_ops):
+            return self.optimizer.minimize(loss)
+def main(x):
+    loss = tf.reduce_mean(tf.layers.batch_normalization(tf.layers.dense(x, 64), training=True))
+    return Trainer(1e-3).step(loss)
+"""
+        ),
         # Towers built in a loop: the read in one iteration sees the previous towers.
         Valid(
             """
@@ -177,6 +195,24 @@ def main(images, labels):
             },
             message="`slim.conv2d(normalizer_fn=...)` (model.py:6)",
         ),
+        # The same trainer, made before the model: the object keeps an empty list.
+        Invalid(
+            """
+import tensorflow.compat.v1 as tf
+class Trainer:
+    def __init__(self, learning_rate):
+        self.optimizer = tf.train.AdamOptimizer(learning_rate)
+        self.update_ops = tf.get_collection(tf.GraphKeys.UPDATE_OPS)  # error: [BN016]
+    def step(self, loss):
+        with tf.control_dependencies(self.update_ops):
+            return self.optimizer.minimize(loss)
+def main(x):
+    trainer = Trainer(1e-3)
+    loss = tf.reduce_mean(tf.layers.batch_normalization(tf.layers.dense(x, 64), training=True))
+    return trainer.step(loss)
+""",
+            message="so `tf.control_dependencies(self.update_ops)` (line 7) gets an empty list",
+        ),
     ]
 
     def check(self, ctx: FileContext) -> Iterable[Report]:
@@ -223,7 +259,7 @@ def _hook_using(file: FileModel, site: CallSite) -> cst.Call | None:
         if _is_hook(file, enclosing, site.scope):
             return enclosing
     if not site.assigned_to:
-        return None
+        return _hook_using_attribute(file, site)
     names = set(site.assigned_to)
     for other in file.calls:
         if other.order <= site.order or not _is_hook(file, other.node, other.scope):
@@ -232,6 +268,19 @@ def _hook_using(file: FileModel, site: CallSite) -> cst.Call | None:
             for name in iter_names(arg.value):
                 if name.value in names and any(b.node is site.statement or _binds(b, site)
                                                for b in file.lookup(name.value, other.scope)):
+                    return other.node
+    return None
+
+
+def _hook_using_attribute(file: FileModel, site: CallSite) -> cst.Call | None:
+    """``self.update_ops = tf.get_collection(...)`` in one method, ``control_dependencies(self.update_ops)`` in any."""
+    for other in file.calls:
+        if not _is_hook(file, other.node, other.scope):
+            continue
+        for arg in other.node.args:
+            for node in walk(arg.value):
+                if isinstance(node, cst.Attribute) and any(
+                        value is site.node for value, _scope in file.attribute_values(node, other.scope)):
                     return other.node
     return None
 

@@ -120,6 +120,10 @@ def update_refs(file: FileModel, expr: cst.CSTNode, scope: Scope, _depth: int = 
                 kinds.add(LAYER_UPDATES)
             elif node.attr.value == "UPDATE_OPS":
                 kinds.add(COLLECTION)
+            elif id(node) not in _seen:
+                # ``self.update_ops``, filled by a method of the class: what it was assigned.
+                for value, value_scope in file.attribute_values(node, scope):
+                    kinds |= update_refs(file, value, value_scope, _depth + 1, _seen | {id(node)})
             stack.append(node.value)
             continue
         if isinstance(node, cst.SimpleString):
