@@ -234,6 +234,13 @@ MOMENTS_NAMES = frozenset({
 
 # Keyword arguments that put a layer, a model or a model-building function into training mode.
 TRAINING_KEYWORDS = ("training", "is_training")
+# The Estimator modes a ``model_fn`` evaluates or predicts in (``mode == tf.estimator.ModeKeys.PREDICT``).
+ESTIMATOR_INFERENCE_MODES = frozenset({
+    "tensorflow.estimator.ModeKeys.PREDICT", "tensorflow.estimator.ModeKeys.EVAL",
+    "tensorflow.contrib.learn.ModeKeys.INFER", "tensorflow.contrib.learn.ModeKeys.EVAL",
+})
+# Any Estimator mode constant, in the test of an ``if`` that branches on the mode.
+ESTIMATOR_MODE_KEYS = "ModeKeys."
 # Parameter names by which a function receives its callers' training mode (a batch-norm wrapper's flag).
 TRAINING_FLAG_PARAMETERS = frozenset({"training", "is_training", "train", "is_train", "phase_train", "train_phase"})
 SET_LEARNING_PHASE_NAMES = frozenset({"tensorflow.keras.backend.set_learning_phase"})

@@ -95,7 +95,12 @@ class TrainingModeAtInference(Rule):
       flag (``train``, ``is_training``, ...) and never passes it on, when a
       caller asks for inference mode: it passes ``False``, directly or
       through a parameter of its own (``sampler`` calls ``generator(z,
-      train=False)``, which calls ``bn(h, train=train)``).
+      train=False)``, which calls ``bn(h, train=train)``);
+    - in an Estimator ``model_fn`` that also evaluates or predicts (it refers
+      to ``ModeKeys.PREDICT`` or ``EVAL``), a call building batch norm in
+      training mode whatever the mode (``net(features, is_training=True)``,
+      or a builder or batch norm left at a ``True`` default) made before the
+      function branches on those modes and outside any ``if`` on the mode.
 
     A training-only script (builds a train op, no evaluation or prediction of
     the same graph) is not flagged, nor unit tests (``*_test.py`` and
@@ -245,6 +250,52 @@ with tf.control_dependencies(tf.get_collection(tf.GraphKeys.UPDATE_OPS)):
 with tf.Session() as sess:
     tf.train.Saver().restore(sess, "ckpt")
     sess.run(train_op, {images: x_train, labels: y_train})
+"""
+        ),
+        # The model_fn sets the flag from the mode.
+        Valid(
+            """
+import tensorflow.compat.v1 as tf
+def tower(images, is_training):
+    return tf.layers.dense(tf.layers.batch_normalization(images, training=is_training), 10)
+def model_fn(features, labels, mode):
+    logits = tower(features, is_training=mode == tf.estimator.ModeKeys.TRAIN)
+    if mode == tf.estimator.ModeKeys.PREDICT:
+        return tf.estimator.EstimatorSpec(mode, predictions={"logits": logits})
+    loss = tf.losses.sparse_softmax_cross_entropy(labels, logits)
+    return tf.estimator.EstimatorSpec(mode, loss=loss, train_op=tf.train.AdamOptimizer().minimize(loss))
+"""
+        ),
+        # Training mode only on the path PREDICT and EVAL have left by then.
+        Valid(
+            """
+import tensorflow.compat.v1 as tf
+def tower(images, is_training):
+    return tf.layers.dense(tf.layers.batch_normalization(images, training=is_training), 10)
+def model_fn(features, labels, mode):
+    if mode in (tf.estimator.ModeKeys.PREDICT, tf.estimator.ModeKeys.EVAL):
+        logits = tower(features, is_training=False)
+        return tf.estimator.EstimatorSpec(mode, predictions={"logits": logits})
+    logits = tower(features, is_training=True)
+    loss = tf.losses.sparse_softmax_cross_entropy(labels, logits)
+    return tf.estimator.EstimatorSpec(mode, loss=loss, train_op=tf.train.AdamOptimizer().minimize(loss))
+"""
+        ),
+        # Training mode only on the branch for TRAIN.
+        Valid(
+            """
+import tensorflow.compat.v1 as tf
+def tower(images, is_training):
+    return tf.layers.dense(tf.layers.batch_normalization(images, training=is_training), 10)
+def model_fn(features, labels, mode):
+    if mode == tf.estimator.ModeKeys.TRAIN:
+        logits = tower(features, is_training=True)
+    else:
+        logits = tower(features, is_training=False)
+    if mode == tf.estimator.ModeKeys.PREDICT:
+        return tf.estimator.EstimatorSpec(mode, predictions={"logits": logits})
+    loss = tf.losses.sparse_softmax_cross_entropy(labels, logits)
+    return tf.estimator.EstimatorSpec(mode, loss=loss, train_op=tf.train.AdamOptimizer().minimize(loss))
 """
         ),
         # A builder whose flag is passed False on the inference path.
@@ -491,6 +542,22 @@ class DetectorTrainer(detector.Detector):
             },
             message="inside `test_step`",
         ),
+        # An Estimator model_fn: PREDICT and EVAL run the network built for training.
+        Invalid(
+            """
+import tensorflow.compat.v1 as tf
+def tower(images, is_training):
+    return tf.layers.dense(tf.layers.batch_normalization(images, training=is_training), 10)
+def model_fn(features, labels, mode):
+    logits = tower(features, is_training=True)  # error: [BN005]
+    if mode == tf.estimator.ModeKeys.PREDICT:
+        return tf.estimator.EstimatorSpec(mode, predictions={"logits": logits})
+    loss = tf.losses.sparse_softmax_cross_entropy(labels, logits)
+    train_op = tf.train.AdamOptimizer().minimize(loss, tf.train.get_global_step())
+    return tf.estimator.EstimatorSpec(mode, loss=loss, train_op=train_op)
+""",
+            message="in every mode of `model_fn`, which also evaluates or predicts",
+        ),
     ]
 
     def check(self, ctx: FileContext) -> Iterable[Report]:
@@ -516,6 +583,10 @@ class DetectorTrainer(detector.Detector):
                     related=((graph.file, graph.site.node),),
                 )
         for report in _dropped_inference_requests(project, file):
+            if id(report.node) not in reported:
+                reported.add(id(report.node))
+                yield report
+        for report in _model_fn_in_training_mode(file, project):
             if id(report.node) not in reported:
                 yield report
 
@@ -863,6 +934,78 @@ def _training_graph_findings(project: ProjectIndex) -> list[tuple[FileModel, cst
                 out.append((bn.file, bn.site.node, f"`{bn.display()}` runs in training mode", graph))
                 break
     return out
+
+
+def _model_fn_in_training_mode(file: FileModel, project: ProjectIndex) -> Iterator[Report]:
+    """An Estimator ``model_fn`` that builds its network in training mode for every mode, PREDICT and EVAL too.
+
+    The network counts when it is built before the function branches on an
+    inference mode (the usual ``logits = net(...)`` then ``if mode == PREDICT:``)
+    and outside any ``if`` on the mode: then every mode runs that call.
+    """
+    for function in file.functions.values():
+        last_mode = _last_inference_mode(file, function)
+        if last_mode is None:
+            continue
+        for site in function.calls:
+            if file.enclosing_function(site.scope) is not function or site.order > last_mode[0] \
+                    or _on_mode_branch(file, function, site):
+                continue
+            how = _in_training_mode_for_every_mode(file, site, project)
+            if how is None:
+                continue
+            yield Report(site.node, f"`{shortened(file.code(site.node))}` {how} in every mode of "
+                                    f"`{function.name}`, which also evaluates or predicts "
+                                    f"(`{file.code(last_mode[1])}`, {file.place(last_mode[1])}): evaluation and "
+                                    f"predictions normalise with batch statistics")
+
+
+def _last_inference_mode(file: FileModel, function: FunctionInfo) -> tuple[int, cst.CSTNode] | None:
+    """The last reference to PREDICT or EVAL mode in the function's body, with the order of the calls before it."""
+    last: tuple[int, cst.CSTNode] | None = None
+    for node in walk(function.node.body):
+        if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
+            continue
+        if isinstance(node, cst.Attribute) and node.attr.value in ("PREDICT", "EVAL", "INFER") \
+                and file.resolve(node, function.scope) & registry.ESTIMATOR_INFERENCE_MODES:
+            before = [site.order for site in function.calls if file.line(site.node) < file.line(node)]
+            if before and (last is None or max(before) >= last[0]):
+                last = (max(before), node)
+    return last
+
+
+def _on_mode_branch(file: FileModel, function: FunctionInfo, site: CallSite) -> bool:
+    """The call sits in an ``if`` (body or ``else``) whose test looks at the mode."""
+    blocks = set(site.blocks)
+    for node in walk(function.node.body):
+        if isinstance(node, cst.If) and id(node) in blocks and _mentions_mode(file, function, node.test):
+            return True
+    return False
+
+
+def _mentions_mode(file: FileModel, function: FunctionInfo, test: cst.BaseExpression) -> bool:
+    for node in walk(test):
+        if isinstance(node, cst.Name) and node.value == "mode" and function.param_named("mode") is not None:
+            return True
+        if isinstance(node, cst.Attribute) and any(registry.ESTIMATOR_MODE_KEYS in name
+                                                   for name in file.resolve(node, function.scope)):
+            return True
+    return False
+
+
+def _in_training_mode_for_every_mode(file: FileModel, site: CallSite, project: ProjectIndex) -> str | None:
+    """How a call builds batch norms in training mode whatever the mode: a literal flag, or a True default."""
+    arg = _training_keyword(site)
+    if arg is not None:
+        if constant(Value(arg.value, file, site.scope)) is True and (
+                classify(file, site, project) is not None or _runs_batch_norm(file, site, project)):
+            return f"passes `{arg.keyword.value}=True`" if arg.keyword is not None else "passes `True`"
+        return None
+    bn = classify(file, site, project)
+    if bn is not None:
+        values = bn.training_values()
+        return "leaves the batch norm at its training default" if values and all(values) else None
+    return _builder_flags_true(file, site, project)
 
 
 def _dropped_inference_requests(project: ProjectIndex, file: FileModel) -> Iterator[Report]:
