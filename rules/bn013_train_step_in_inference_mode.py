@@ -33,6 +33,10 @@ class TrainStepInInferenceMode(Rule):
       ``minimize``);
     - inside an overridden ``Model.train_step``, ``self(x)`` (and sublayers
       whose variables the step differentiates);
+    - inside a loss function given to ``minimize``
+      (``optimizer.minimize(loss_fn, var_list=model.trainable_variables)``),
+      which the optimizer runs under a tape of its own, for the models
+      ``var_list`` trains;
     - inside a project function or method that such a step calls, up to three
       calls deep and across files: ``loss = critic_loss(critic, real, fake)``
       under the tape runs the ``critic(x)`` calls in ``critic_loss`` and in the
@@ -133,6 +137,19 @@ class TrainStepInInferenceMode(Rule):
     PROJECT_WIDE = True
 
     VALID = [
+        # The loss function passes training=True; a model outside var_list is only read.
+        Valid(
+            """
+import tensorflow as tf
+encoder = tf.keras.Sequential([tf.keras.layers.Dense(16), tf.keras.layers.BatchNormalization()])
+critic = tf.keras.Sequential([tf.keras.layers.Dense(16), tf.keras.layers.BatchNormalization()])
+optimizer = tf.keras.optimizers.Adam()
+def fit(batch):
+    def adversarial_loss():
+        return -tf.reduce_mean(critic(encoder(batch, training=True)))
+    optimizer.minimize(adversarial_loss, var_list=encoder.trainable_variables)
+"""
+        ),
         # A saliency map: the helper runs under a tape over the inputs that no training step runs.
         Valid(
             """
@@ -369,6 +386,27 @@ def train_step(images, labels):
         ),
     ]
     INVALID = [
+        Invalid(
+            """
+import tensorflow as tf
+encoder = tf.keras.Sequential([tf.keras.layers.Dense(16), tf.keras.layers.BatchNormalization()])
+optimizer = tf.keras.optimizers.Adam()
+def fit(batch, targets):
+    def reconstruction_loss():
+        return tf.reduce_mean(tf.square(encoder(batch) - targets))  # error: [BN013]
+    optimizer.minimize(reconstruction_loss, var_list=encoder.trainable_variables)
+""",
+            message="in the loss function of `optimizer.minimize(...)` (line 7), a training step",
+            expected_replacement="""
+import tensorflow as tf
+encoder = tf.keras.Sequential([tf.keras.layers.Dense(16), tf.keras.layers.BatchNormalization()])
+optimizer = tf.keras.optimizers.Adam()
+def fit(batch, targets):
+    def reconstruction_loss():
+        return tf.reduce_mean(tf.square(encoder(batch, training=True) - targets))  # error: [BN013]
+    optimizer.minimize(reconstruction_loss, var_list=encoder.trainable_variables)
+""",
+        ),
         # A WGAN-GP critic step: the penalty helper, two calls down, runs the critic in inference mode.
         Invalid(
             """
@@ -740,15 +778,20 @@ class _Step:
     """A training step: where it is, and the objects whose variables it trains (dotted names in its scope)."""
 
     file: FileModel
-    anchor: cst.CSTNode  # the tape's ``with`` item, or the ``train_step`` method
+    anchor: cst.CSTNode  # the tape's ``with`` item, the ``train_step`` method, or the ``minimize`` call
     roots: frozenset[str]
     keras_method: str | None = None  # ``Trainer.train_step`` for a Keras ``train_step`` override
+    minimized: bool = False  # the step is a loss function ``optimizer.minimize`` runs
 
     def describe(self, here: FileModel) -> str:
         """Named only for a finding: positions cost more than the rest of the rule on the wheel corpus."""
         if self.keras_method is not None:
             where = f" ({self.file.place(self.anchor, with_path=True)})" if self.file is not here else ""
             return f"`{self.keras_method}`{where}"
+        if self.minimized:
+            assert isinstance(self.anchor, cst.Call)
+            return f"the loss function of `{shortened(self.file.code(self.anchor.func))}(...)` " \
+                   f"({self.file.place(self.anchor, with_path=self.file is not here)}), a training step"
         return f"the `tf.GradientTape` training step ({self.file.place(self.anchor, with_path=self.file is not here)})"
 
     def trains(self, called: str) -> bool:
@@ -863,9 +906,42 @@ def _direct_step(project: ProjectIndex, file: FileModel, site: CallSite, helper_
                      keras_method=f"{function.class_qualname}.{function.name}")
     tapes = _tape_names(file, site)
     if not tapes or not any(_applies_gradients(other) for other in siblings):
-        return None
+        return _minimized_step(project, file, function)
     tape_frame = next(frame for frame in site.withs if _is_tape(file, frame.call, frame.scope))
     return _Step(file, tape_frame.item, frozenset(_trained_roots(file, siblings, tapes)))
+
+
+def _minimized_step(project: ProjectIndex, file: FileModel, function: FunctionInfo | None) -> _Step | None:
+    """``opt.minimize(loss_fn, var_list=model.trainable_variables)``: ``loss_fn`` is a training step.
+
+    Given a function instead of a loss tensor, ``minimize`` (TF2, or eager TF1)
+    calls it under a tape of its own and applies the gradients: the calls in it
+    train what ``var_list`` names.
+    """
+    if function is None or not isinstance(function.node, cst.FunctionDef):
+        return None
+    by_function: dict[int, CallSite] = project.memo(f"BN013.minimized:{file.path}", lambda: _minimized_functions(file))
+    minimize = by_function.get(id(function.node))
+    if minimize is None:
+        return None
+    roots = _trained_roots(file, [minimize], None)
+    return _Step(file, minimize.node, frozenset(roots), minimized=True) if roots else None
+
+
+def _minimized_functions(file: FileModel) -> dict[int, CallSite]:
+    """The file's ``minimize`` calls by the ``def`` node of the loss function each is given."""
+    out: dict[int, CallSite] = {}
+    for site in file.calls:
+        func = site.node.func
+        if not isinstance(func, cst.Attribute) or func.attr.value != registry.MINIMIZE_METHOD:
+            continue
+        loss = call_argument(site.node, "loss", 0)
+        if loss is None or not isinstance(loss.value, cst.Name):
+            continue
+        for binding in file.lookup(loss.value.value, site.scope):
+            if binding.kind == "def":
+                out.setdefault(id(binding.node), site)
+    return out
 
 
 def _is_tape(file: FileModel, call: cst.Call | None, scope: Scope) -> bool:
