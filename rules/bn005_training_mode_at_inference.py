@@ -23,7 +23,7 @@ from bnlint.messages import shortened
 from bnlint.names import is_tensorflow_name
 from bnlint.project import ProjectIndex
 from bnlint.rule import Invalid, Report, Rule, Valid
-from bnlint.semantic import INSTANCE, CallSite, FileModel, FunctionInfo, Scope, call_argument, dotted, walk
+from bnlint.semantic import INSTANCE, CallSite, FileModel, FunctionInfo, Scope, call_argument, child_nodes, dotted, walk
 
 # Words of a callee's name that say it is a whole model (its batch norms run in its mode).
 _MODEL_WORDS = frozenset({"model", "net", "network", "backbone", "encoder", "classifier"})
@@ -943,13 +943,17 @@ def _model_fn_in_training_mode(file: FileModel, project: ProjectIndex) -> Iterat
     inference mode (the usual ``logits = net(...)`` then ``if mode == PREDICT:``)
     and outside any ``if`` on the mode: then every mode runs that call.
     """
+    if not file.mentions(registry.ESTIMATOR_MODE_KEYS):
+        return  # no mode to branch on: spares walking every function of every file
     for function in file.functions.values():
         last_mode = _last_inference_mode(file, function)
         if last_mode is None:
             continue
+        mode_ifs = {id(node) for node in walk(function.node.body)
+                    if isinstance(node, cst.If) and _mentions_mode(file, function, node.test)}
         for site in function.calls:
             if file.enclosing_function(site.scope) is not function or site.order > last_mode[0] \
-                    or _on_mode_branch(file, function, site):
+                    or not mode_ifs.isdisjoint(site.blocks):
                 continue
             how = _in_training_mode_for_every_mode(file, site, project)
             if how is None:
@@ -961,26 +965,27 @@ def _model_fn_in_training_mode(file: FileModel, project: ProjectIndex) -> Iterat
 
 
 def _last_inference_mode(file: FileModel, function: FunctionInfo) -> tuple[int, cst.CSTNode] | None:
-    """The last reference to PREDICT or EVAL mode in the function's body, with the order of the calls before it."""
+    """The last reference to PREDICT or EVAL mode in the function's body, with the order of the last call before it.
+
+    The body is read in source order, so the calls met before a reference are
+    the ones written before it (no positions needed: they cost more than the rest).
+    """
     last: tuple[int, cst.CSTNode] | None = None
-    for node in walk(function.node.body):
-        if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
+    latest_call = -1
+    stack: list[cst.CSTNode] = [function.node.body]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
             continue
-        if isinstance(node, cst.Attribute) and node.attr.value in ("PREDICT", "EVAL", "INFER") \
-                and file.resolve(node, function.scope) & registry.ESTIMATOR_INFERENCE_MODES:
-            before = [site.order for site in function.calls if file.line(site.node) < file.line(node)]
-            if before and (last is None or max(before) >= last[0]):
-                last = (max(before), node)
+        if isinstance(node, cst.Call):
+            site = file.call_by_node.get(id(node))
+            if site is not None:
+                latest_call = max(latest_call, site.order)
+        elif isinstance(node, cst.Attribute) and node.attr.value in ("PREDICT", "EVAL", "INFER") \
+                and latest_call >= 0 and file.resolve(node, function.scope) & registry.ESTIMATOR_INFERENCE_MODES:
+            last = (latest_call, node)
+        stack.extend(reversed(child_nodes(node)))
     return last
-
-
-def _on_mode_branch(file: FileModel, function: FunctionInfo, site: CallSite) -> bool:
-    """The call sits in an ``if`` (body or ``else``) whose test looks at the mode."""
-    blocks = set(site.blocks)
-    for node in walk(function.node.body):
-        if isinstance(node, cst.If) and id(node) in blocks and _mentions_mode(file, function, node.test):
-            return True
-    return False
 
 
 def _mentions_mode(file: FileModel, function: FunctionInfo, test: cst.BaseExpression) -> bool:

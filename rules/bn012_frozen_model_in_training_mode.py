@@ -215,14 +215,16 @@ def build_classifier(num_classes):
 
     def check(self, ctx: FileContext) -> Iterable[Report]:
         file = ctx.file
-        if not _trainable_assignments(file.module):
+        # What the file sets ``.trainable`` on: no other receiver can be frozen.
+        receivers = {_assigned_name(assign) for assign in _trainable_assignments(file.module)}
+        if not receivers:
             return
         cache: dict[int, list[cst.Assign]] = {}
         for site in file.calls:
             func = site.node.func
             # ``base(x)``, or a model kept on an object: ``self.backbone(x)``.
             receiver = dotted(func) if isinstance(func, (cst.Name, cst.Attribute)) else None
-            if receiver is None or has_star_args(site.node):
+            if receiver not in receivers or has_star_args(site.node):
                 continue
             if call_argument(site.node, "training", 1) is not None:
                 continue
