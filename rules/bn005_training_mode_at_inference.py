@@ -40,7 +40,8 @@ class TrainingModeAtInference(Rule):
       Keras model or layer, or a linted function that builds a batch norm)
       inside a function named for inference (``predict``, ``evaluate``,
       ``eval_step``, ``run_validation``, ``serving_fn``, ``export_model``,
-      Keras ``test_step``);
+      Keras ``test_step``), unless every project call of it is made under a
+      ``tf.GradientTape`` (a ``predict_next`` that computes the loss);
     - a batch norm left at its training default there
       (``slim.batch_norm(net)``: ``is_training`` defaults to True);
     - a call of a linted model builder there whose flag parameters are all
@@ -250,6 +251,20 @@ with tf.control_dependencies(tf.get_collection(tf.GraphKeys.UPDATE_OPS)):
 with tf.Session() as sess:
     tf.train.Saver().restore(sess, "ckpt")
     sess.run(train_op, {images: x_train, labels: y_train})
+"""
+        ),
+        # Named for prediction, but only ever run under a training step's tape: part of the loss.
+        Valid(
+            """
+import tensorflow as tf
+net = tf.keras.Sequential([tf.keras.layers.Dense(8), tf.keras.layers.BatchNormalization()])
+optimizer = tf.keras.optimizers.SGD(0.1)
+def predict_next(model, state):
+    return model(state, training=True)
+def train_step(state, target):
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(tf.square(predict_next(net, state) - target))
+    optimizer.apply_gradients(zip(tape.gradient(loss, net.trainable_variables), net.trainable_variables))
 """
         ),
         # The model_fn sets the flag from the mode.
@@ -655,9 +670,27 @@ def _inference_function(file: FileModel, scope: Scope, project: ProjectIndex) ->
     defines the network, and the training script builds its graph with it.
     """
     function = inference_function_around(file, scope)
-    if function is None or not _shared_model_builder(project, file, function):
+    if function is None or not (_shared_model_builder(project, file, function)
+                                or _called_only_under_tapes(project, file, function)):
         return function
     return None
+
+
+def _called_only_under_tapes(project: ProjectIndex, file: FileModel, function: FunctionInfo) -> bool:
+    """Every project call of ``function`` is made under a ``tf.GradientTape``: it computes what a step trains on.
+
+    ``predict_future(model, frame)`` called only inside a training step's tape
+    is part of the loss, whatever its name says.
+    """
+    unit = file.function_unit(function)
+    answers: dict[str, bool] = project.memo("BN005.called_under_tapes", dict)
+    if unit not in answers:
+        callers = project.callers(unit)
+        answers[unit] = bool(callers) and all(
+            any(frame.call is not None and caller.file.resolve(frame.call.func, frame.scope)
+                & registry.GRADIENT_TAPE_NAMES for frame in caller.site.withs)
+            for caller in callers)
+    return answers[unit]
 
 
 def _shared_model_builder(project: ProjectIndex, file: FileModel, function: FunctionInfo) -> bool:
