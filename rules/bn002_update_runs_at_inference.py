@@ -300,24 +300,27 @@ def _outside_updates(file: FileModel, branch: Branch,
                      project: ProjectIndex) -> Iterator[tuple[cst.Call, str]]:
     """In-place update ops a branch uses but that were created outside it."""
     pulled = _control_dependency_names(file, branch)
+    for read, value, value_scope in _values_read(file, branch):
+        if isinstance(value, cst.Call) and not inside(value_scope, branch.scope) \
+                and _is_in_place_update(file, value, value_scope, project):
+            how = "pulled in by `control_dependencies`" if id(read) in pulled else "selected"
+            yield value, how
+
+
+def _values_read(file: FileModel, branch: Branch) -> Iterator[tuple[cst.Name, cst.BaseExpression, Scope]]:
+    """(the name read, a value it may hold, that value's scope) for the names the branch function reads.
+
+    A name's assignments, and for ``self.ema_op`` what the class's methods assign
+    to the attribute: an update op the object keeps, built by a method.
+    """
     for name in iter_names(branch.function.node.body):
         for binding in file.lookup(name.value, branch.scope):
-            if binding.kind != "assign" or not isinstance(binding.value, cst.Call):
-                continue
-            if inside(binding.scope, branch.scope):
-                continue
-            if _is_in_place_update(file, binding.value, binding.scope, project):
-                how = "pulled in by `control_dependencies`" if id(name) in pulled else "selected"
-                yield binding.value, how
-    # ``self.ema_op``: an update op the object keeps, built by a method outside the branch.
+            if binding.kind == "assign" and binding.value is not None:
+                yield name, binding.value, binding.scope
     for node in walk(branch.function.node.body):
-        if not isinstance(node, cst.Attribute):
-            continue
-        for value, value_scope in file.attribute_values(node, branch.scope):
-            if isinstance(value, cst.Call) and not inside(value_scope, branch.scope) \
-                    and _is_in_place_update(file, value, value_scope, project):
-                how = "pulled in by `control_dependencies`" if id(node.value) in pulled else "selected"
-                yield value, how
+        if isinstance(node, cst.Attribute) and isinstance(node.value, cst.Name):
+            for value, value_scope in file.attribute_values(node, branch.scope):
+                yield node.value, value, value_scope
 
 
 def _control_dependency_names(file: FileModel, branch: Branch) -> set[int]:

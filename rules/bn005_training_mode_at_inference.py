@@ -17,6 +17,7 @@ from bnlint.facts.inference import inference_function_around, is_inference_call,
 from bnlint.facts.keras_models import batch_norm_held_by
 from bnlint.facts.train_ops import train_op_sites
 from bnlint.facts.sessions import evaluation_names, fetches_train_op, session_runs
+from bnlint.facts.tf1 import under_gradient_tape
 from bnlint.facts.training_flag import flag_at_call, flag_parameters, reaches_flag
 from bnlint.facts.values import Value, constant, literal
 from bnlint.messages import shortened
@@ -606,6 +607,12 @@ def model_fn(features, labels, mode):
                 yield report
 
 
+def _training_flag_builds_batch_norm(file: FileModel, site: CallSite, project: ProjectIndex, arg: cst.Arg) -> bool:
+    """The call's ``training``/``is_training`` keyword is the constant True, and the call builds batch norm."""
+    return constant(Value(arg.value, file, site.scope)) is True and (
+        classify(file, site, project) is not None or _runs_batch_norm(file, site, project))
+
+
 def _training_keyword(site: CallSite) -> cst.Arg | None:
     for arg in site.node.args:
         if arg.keyword is not None and arg.keyword.value in registry.TRAINING_KEYWORDS:
@@ -686,10 +693,7 @@ def _called_only_under_tapes(project: ProjectIndex, file: FileModel, function: F
     answers: dict[str, bool] = project.memo("BN005.called_under_tapes", dict)
     if unit not in answers:
         callers = project.callers(unit)
-        answers[unit] = bool(callers) and all(
-            any(frame.call is not None and caller.file.resolve(frame.call.func, frame.scope)
-                & registry.GRADIENT_TAPE_NAMES for frame in caller.site.withs)
-            for caller in callers)
+        answers[unit] = bool(callers) and all(under_gradient_tape(caller.file, caller.site) for caller in callers)
     return answers[unit]
 
 
@@ -947,8 +951,7 @@ def _training_graph_findings(project: ProjectIndex) -> list[tuple[FileModel, cst
                 if how is None:
                     continue
                 what = f"`{shortened(graph.file.code(site.node))}` {how}, building its batch norms in training mode,"
-            elif constant(Value(arg.value, graph.file, site.scope)) is not True or (
-                    classify(graph.file, site, project) is None and not _runs_batch_norm(graph.file, site, project)):
+            elif not _training_flag_builds_batch_norm(graph.file, site, project, arg):
                 continue
             else:
                 what = f"`{shortened(graph.file.code(site.node))}` builds its batch norms in training mode"
@@ -1035,10 +1038,8 @@ def _in_training_mode_for_every_mode(file: FileModel, site: CallSite, project: P
     """How a call builds batch norms in training mode whatever the mode: a literal flag, or a True default."""
     arg = _training_keyword(site)
     if arg is not None:
-        if constant(Value(arg.value, file, site.scope)) is True and (
-                classify(file, site, project) is not None or _runs_batch_norm(file, site, project)):
-            return f"passes `{arg.keyword.value}=True`" if arg.keyword is not None else "passes `True`"
-        return None
+        return f"passes `{arg.keyword.value}=True`" if _training_flag_builds_batch_norm(file, site, project, arg) \
+            else None
     bn = classify(file, site, project)
     if bn is not None:
         values = bn.training_values()

@@ -257,18 +257,14 @@ def _is_keras_model(file: FileModel, site: CallSite, func: cst.Name | cst.Attrib
     if isinstance(func, cst.Attribute):
         # ``self.backbone``: what the methods of the class assign to the attribute, judged as a name's bindings.
         values = file.attribute_values(func, site.scope)
-        return bool(values) and all(
-            isinstance(value, cst.Call) and any(_builds_keras_model(name) for name in file.resolve(value.func, scope))
-            for value, scope in values)
-    bindings = file.lookup(func.value, site.scope)
-    if not bindings:
-        return False
-    for binding in bindings:
-        if binding.kind != "assign" or binding.unpack or not isinstance(binding.value, cst.Call):
+    else:
+        bindings = file.lookup(func.value, site.scope)
+        if any(binding.kind != "assign" or binding.unpack for binding in bindings):
             return False
-        if not any(_builds_keras_model(name) for name in file.resolve(binding.value.func, binding.scope)):
-            return False
-    return True
+        values = [(binding.value, binding.scope) for binding in bindings]
+    return bool(values) and all(
+        isinstance(value, cst.Call) and any(_builds_keras_model(name) for name in file.resolve(value.func, scope))
+        for value, scope in values)
 
 
 def _builds_keras_model(name: str) -> bool:

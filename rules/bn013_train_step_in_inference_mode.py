@@ -13,6 +13,7 @@ from bnlint.facts import tokens
 from bnlint.facts.call_chains import MAX_CALL_SITES, CallLink, calls_of, may_be_named_by_callers, name_at_call
 from bnlint.facts.inference import is_test_file
 from bnlint.facts.keras_models import batch_norm_held_by, frozen_names, is_keras_class
+from bnlint.facts.tf1 import is_gradient_tape
 from bnlint.facts.values import single_assignment
 from bnlint.messages import shortened
 from bnlint.project import ProjectIndex
@@ -907,7 +908,7 @@ def _direct_step(project: ProjectIndex, file: FileModel, site: CallSite, helper_
     tapes = _tape_names(file, site)
     if not tapes or not any(_applies_gradients(other) for other in siblings):
         return _minimized_step(project, file, function)
-    tape_frame = next(frame for frame in site.withs if _is_tape(file, frame.call, frame.scope))
+    tape_frame = next(frame for frame in site.withs if is_gradient_tape(file, frame.call, frame.scope))
     return _Step(file, tape_frame.item, frozenset(_trained_roots(file, siblings, tapes)))
 
 
@@ -944,14 +945,10 @@ def _minimized_functions(file: FileModel) -> dict[int, CallSite]:
     return out
 
 
-def _is_tape(file: FileModel, call: cst.Call | None, scope: Scope) -> bool:
-    return call is not None and bool(file.resolve(call.func, scope) & registry.GRADIENT_TAPE_NAMES)
-
-
 def _tape_names(file: FileModel, site: CallSite) -> set[str]:
     names: set[str] = set()
     for frame in site.withs:
-        if _is_tape(file, frame.call, frame.scope) and frame.item.asname is not None \
+        if is_gradient_tape(file, frame.call, frame.scope) and frame.item.asname is not None \
                 and isinstance(frame.item.asname.name, cst.Name):
             names.add(frame.item.asname.name.value)
     return names

@@ -39,9 +39,7 @@ class InferenceGraph:
 
     def on_its_path(self, site: CallSite) -> bool:
         """A call of the graph's unit that builds this graph: anywhere in the unit, or on its mode branch only."""
-        branch = self.mode_branch
-        return branch is None or (id(branch) in site.blocks
-                                  and not (branch.orelse is not None and contains(branch.orelse, site.node)))
+        return self.mode_branch is None or _in_body_of(self.mode_branch, site)
 
     def why_not_training(self) -> str:
         return "on a branch of the script where nothing trains" if self.on_mode_branch else "that builds no train op"
@@ -105,7 +103,7 @@ def _inference_mode_branch(project: ProjectIndex, graph: InferenceGraph,
     siblings = function.calls if function is not None else \
         [c for c in file.calls if file.enclosing_function(c.scope) is None]
     for other in siblings:
-        if id(branch) not in other.blocks or (branch.orelse is not None and contains(branch.orelse, other.node)):
+        if not _in_body_of(branch, other):
             continue
         if file.unit_name(other.scope) in train_units and classify_train_op(file, other) is not False:
             return None
@@ -113,6 +111,11 @@ def _inference_mode_branch(project: ProjectIndex, graph: InferenceGraph,
             if project.reach(callee.unit) & train_units:
                 return None
     return branch
+
+
+def _in_body_of(branch: cst.If, site: CallSite) -> bool:
+    """The call sits in the ``if``'s body, not in its ``else``/``elif``."""
+    return id(branch) in site.blocks and not (branch.orelse is not None and contains(branch.orelse, site.node))
 
 
 def _mode_branch(file: FileModel, site: CallSite) -> cst.If | None:

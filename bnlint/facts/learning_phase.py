@@ -40,7 +40,7 @@ from bnlint.facts.api_version import in_tf_function
 from bnlint.facts.batch_norm import BatchNormSite, batch_norm_sites
 from bnlint.facts.inference import is_test_file
 from bnlint.facts.keras_models import batch_norm_held_by, is_keras_batch_norm_class, is_keras_class
-from bnlint.facts.tf1 import autograph_converted
+from bnlint.facts.tf1 import autograph_converted, under_gradient_tape
 from bnlint.facts.values import literal
 from bnlint.project import ProjectIndex
 from bnlint.semantic import INSTANCE, Binding, CallSite, FileModel, FunctionInfo, call_argument, has_star_args
@@ -136,8 +136,7 @@ def _eligible(origin: PhaseOrigin) -> bool:
     file, site = origin.file, origin.site
     if is_test_file(file) or in_tf_function(file, site.scope) or autograph_converted(file, site.scope):
         return False
-    return not any(frame.call is not None and file.resolve(frame.call.func, frame.scope) & registry.GRADIENT_TAPE_NAMES
-                   for frame in site.withs)
+    return not under_gradient_tape(file, site)
 
 
 def _origins_of_batch_norm(project: ProjectIndex, bn: BatchNormSite) -> list[PhaseOrigin]:

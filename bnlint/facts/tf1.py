@@ -6,7 +6,7 @@ from bnlint import registry
 from bnlint.facts.train_ops import module_builds_graph
 import libcst as cst
 
-from bnlint.semantic import FileModel, Scope
+from bnlint.semantic import CallSite, FileModel, Scope
 
 
 def is_tf1_code(file: FileModel) -> bool:
@@ -41,3 +41,13 @@ def autograph_converted(file: FileModel, scope: Scope) -> bool:
                     return True
         current = current.parent
     return False
+
+
+def is_gradient_tape(file: FileModel, call: cst.Call | None, scope: Scope) -> bool:
+    """``call`` makes a ``tf.GradientTape`` (the call of a ``with`` item, if any)."""
+    return call is not None and bool(file.resolve(call.func, scope) & registry.GRADIENT_TAPE_NAMES)
+
+
+def under_gradient_tape(file: FileModel, site: CallSite) -> bool:
+    """The call runs inside a ``with tf.GradientTape() ...:`` block: eager code a gradient is taken of."""
+    return any(is_gradient_tape(file, frame.call, frame.scope) for frame in site.withs)
